@@ -1,0 +1,129 @@
+"""Plots of an analysis, styled with mplhep and written as PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep  # noqa: E402
+import numpy as np  # noqa: E402
+
+from models.relevance import sort_decreasing, summarize_runs  # noqa: E402
+
+STYLE = mplhep.style.ROOT
+
+
+def _label(ax, text: str) -> None:
+    ax.text(0.02, 1.01, text, transform=ax.transAxes, fontsize="small", va="bottom")
+
+
+def plot_relevance(
+    relevance: np.ndarray, path: Path, title: str, threshold: float = 1.0
+) -> None:
+    """Plot the relevance ranking: mean and spread over runs, every run faint.
+
+    ``relevance`` has shape ``(runs, latent_dim)``.
+    """
+    ranked = sort_decreasing(relevance)
+    mean, std = summarize_runs(relevance)
+    ranks = np.arange(1, ranked.shape[1] + 1)
+    with plt.style.context(STYLE):
+        fig, ax = plt.subplots(figsize=(8, 6))
+        for row in ranked:
+            ax.plot(ranks, row, color="0.75", marker=".", lw=0.8, zorder=1)
+        ax.errorbar(
+            ranks,
+            mean,
+            yerr=std,
+            fmt="o-",
+            color="C0",
+            capsize=4,
+            label=f"mean ± std over {ranked.shape[0]} runs",
+            zorder=3,
+        )
+        ax.axhline(threshold, color="C3", ls="--", label=f"threshold {threshold:g}")
+        ax.set_yscale("log")
+        ax.set_xticks(ranks)
+        ax.set_xlabel("latent, by decreasing relevance")
+        ax.set_ylabel(r"relevance = std($\mu$) / mean($\sigma$)")
+        ax.legend(loc="upper right", fontsize="small")
+        _label(ax, title)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+
+
+def plot_latent_grid(histograms: dict, feature_names, relevance_row, path, title):
+    """Draw latent means (rows, by decreasing relevance) against each feature.
+
+    ``histograms`` maps ``(rank, feature)`` to 2D histograms as returned by
+    :func:`processors.histograms.latent_feature_histograms`;
+    ``relevance_row`` holds the sorted relevance of the run shown.
+    """
+    n_rows = len(relevance_row)
+    n_cols = len(feature_names)
+    with plt.style.context(STYLE):
+        fig, axes = plt.subplots(
+            n_rows,
+            n_cols,
+            figsize=(2.2 * n_cols, 2.0 * n_rows),
+            squeeze=False,
+            constrained_layout=True,
+        )
+        for rank in range(n_rows):
+            for column, name in enumerate(feature_names):
+                ax = axes[rank, column]
+                mplhep.hist2dplot(histograms[(rank, name)], ax=ax, cbar=False, cmin=1)
+                ax.set_xlabel(name if rank == n_rows - 1 else "", fontsize=9)
+                ax.set_ylabel(
+                    rf"$\mu_{{{rank + 1}}}$ ({relevance_row[rank]:.2g})"
+                    if column == 0
+                    else "",
+                    fontsize=9,
+                )
+                ax.tick_params(labelsize=6)
+        fig.suptitle(title, fontsize=12)
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+
+
+def plot_constraints(histograms: dict, names, path, title) -> None:
+    """Draw one panel per constraint histogram, on a log scale."""
+    n_cols = 4
+    n_rows = int(np.ceil(len(names) / n_cols))
+    with plt.style.context(STYLE):
+        fig, axes = plt.subplots(
+            n_rows,
+            n_cols,
+            figsize=(5 * n_cols, 4 * n_rows),
+            squeeze=False,
+            constrained_layout=True,
+        )
+        for ax, name in zip(axes.flat, names):
+            h = histograms[name]
+            mplhep.histplot(h, ax=ax, histtype="fill", alpha=0.6)
+            ax.set_xlabel(h.axes[0].label, fontsize=10)
+            ax.set_ylabel("events", fontsize=10)
+            if h.values().sum() > 0:
+                ax.set_yscale("log")
+            ax.tick_params(labelsize=8)
+        for ax in list(axes.flat)[len(names) :]:
+            ax.set_visible(False)
+        fig.suptitle(title, fontsize=14)
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+
+
+def plot_mass(histogram, path, title) -> None:
+    """Draw the dimuon invariant mass distribution."""
+    with plt.style.context(STYLE):
+        fig, ax = plt.subplots(figsize=(8, 6))
+        mplhep.histplot(histogram, ax=ax, histtype="errorbar", color="k", label=title)
+        ax.set_xlabel(histogram.axes[0].label)
+        ax.set_ylabel("events / bin")
+        ax.legend(fontsize="small")
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)

@@ -1,0 +1,154 @@
+"""Named datasets in coffea's fileset form, with where their events come from.
+
+A sample's metadata (generator or experiment, collision energy, tree name,
+description, origin) lives here, not in ``if`` branches of the processor.
+Real files are fetched by name with :func:`skhep_testdata.data_path`, which
+downloads them on a machine with internet access; set ``SKHEP_TESTDATA_DIR``
+to a folder that already holds them to work offline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samples.errors import InputError
+
+TESTDATA_ENV = "SKHEP_TESTDATA_DIR"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A named dataset and the facts a physicist needs about it.
+
+    ``files`` are names known to scikit-hep-testdata; a generated sample has
+    none and a ``make_files`` callable that produces (or finds cached) files.
+    ``sqrt_s`` is the collision energy in GeV.
+    """
+
+    name: str
+    description: str
+    origin: str
+    producer: str
+    sqrt_s: float
+    treename: str
+    files: tuple[str, ...] = ()
+    make_files: Callable[[], list[Path]] | None = field(default=None, compare=False)
+    default_features: str = "p4"
+
+    def metadata(self) -> dict:
+        """Return the fileset metadata: every fact except the file list."""
+        return {
+            "sample": self.name,
+            "description": self.description,
+            "origin": self.origin,
+            "producer": self.producer,
+            "sqrt_s": self.sqrt_s,
+        }
+
+
+SAMPLES: dict[str, Sample] = {}
+
+
+def register(sample: Sample) -> Sample:
+    """Add ``sample`` to the registry; a name can be registered once."""
+    if sample.name in SAMPLES:
+        msg = f"sample {sample.name!r} is already registered"
+        raise ValueError(msg)
+    SAMPLES[sample.name] = sample
+    return sample
+
+
+register(
+    Sample(
+        name="cms-zmumu-2010",
+        description="CMS 2010 open data: dimuon events around the Z peak",
+        origin="scikit-hep-testdata file uproot-Zmumu.root (CMS open data, 2010)",
+        producer="CMS experiment",
+        sqrt_s=7000.0,
+        treename="events",
+        files=("uproot-Zmumu.root",),
+    )
+)
+register(
+    Sample(
+        name="madgraph-dy-7tev",
+        description="MadGraph pp -> l+l- with up to two extra partons (MLM)",
+        origin=(
+            "scikit-hep-testdata file pylhe-testfile-madgraph-2.2.1-Z-mlm.lhe.gz "
+            "(MadGraph5 2.2.1, 3.5 TeV per beam)"
+        ),
+        producer="MadGraph5 2.2.1",
+        sqrt_s=7000.0,
+        treename="events",
+        files=("pylhe-testfile-madgraph-2.2.1-Z-mlm.lhe.gz",),
+    )
+)
+
+
+def get_sample(name: str) -> Sample:
+    """Return the registered sample ``name``.
+
+    Raises
+    ------
+    InputError
+        If no sample has that name; the message lists the known ones.
+    """
+    try:
+        return SAMPLES[name]
+    except KeyError:
+        known = ", ".join(sorted(SAMPLES))
+        msg = f"unknown sample {name!r}; known samples: {known}"
+        raise InputError(msg) from None
+
+
+def testdata_path(filename: str) -> Path:
+    """Find a scikit-hep-testdata file, downloading it if it is not cached.
+
+    The cache folder is ``$SKHEP_TESTDATA_DIR`` when set, else the package's
+    default (``~/.local/skhepdata``).
+    """
+    import skhep_testdata
+
+    cache = os.environ.get(TESTDATA_ENV) or None
+    if cache:
+        local = Path(cache) / filename
+        if local.exists():
+            return local
+    try:
+        return Path(skhep_testdata.data_path(filename, cache_dir=cache))
+    except Exception as error:
+        where = cache or "the scikit-hep-testdata cache"
+        msg = (
+            f"cannot find or download {filename!r} ({error}); put the file in "
+            f"{where} or set {TESTDATA_ENV} to a folder that contains it"
+        )
+        raise InputError(msg) from error
+
+
+def sample_files(sample: Sample) -> list[Path]:
+    """Return the local paths of a sample's files, fetching or generating them."""
+    if sample.make_files is not None:
+        return list(sample.make_files())
+    return [testdata_path(name) for name in sample.files]
+
+
+def sample_fileset(sample: Sample) -> dict:
+    """Return the coffea fileset ``{name: {"files": ..., "metadata": ...}}``."""
+    files = {str(path): sample.treename for path in sample_files(sample)}
+    return {sample.name: {"files": files, "metadata": sample.metadata()}}
+
+
+def user_fileset(paths, treename: str, name: str = "user-files") -> dict:
+    """Return a fileset of the user's own files, all with tree ``treename``."""
+    files = {str(Path(p)): treename for p in paths}
+    metadata = {
+        "sample": name,
+        "description": "files given on the command line",
+        "origin": ", ".join(files),
+        "producer": "unknown",
+        "sqrt_s": None,
+    }
+    return {name: {"files": files, "metadata": metadata}}
