@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="coffea executor that runs the processor over chunks",
     )
     proc.add_argument(
-        "--workers", type=positive_int, default=2, help="processes for --executor futures"
+        "--workers",
+        type=positive_int,
+        default=2,
+        help="processes for --executor futures",
     )
     proc.add_argument(
         "--chunksize",
@@ -184,9 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="output folder (default results/<sample>)",
     )
-    out.add_argument(
-        "--no-progress", action="store_true", help="hide progress bars"
-    )
+    out.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
 
@@ -270,7 +271,9 @@ def prepare_input(fileset, treename, reporter):
             bar.close()
     for info in used:
         try:
-            detect_layout(info.branches, where=f"tree {info.treename!r} in {info.source}")
+            detect_layout(
+                info.branches, where=f"tree {info.treename!r} in {info.source}"
+            )
         except LayoutError as error:
             raise InputError(str(error)) from None
     for info in skipped:
@@ -383,6 +386,90 @@ def write_outputs(staging: Path, outdir: Path) -> list[Path]:
     return written
 
 
+@dataclasses.dataclass
+class EventData:
+    """What the first stage hands to training: features and their provenance."""
+
+    sample: str
+    facts: dict
+    feature_set: str
+    names: list
+    features: np.ndarray
+    cutflow: dict
+    histograms: dict
+    moments: dict
+    check_names: list
+    used: list
+    skipped: list
+
+
+def load_toy(sample, args) -> EventData:
+    features, names = sample.make_features()
+    if args.max_events is not None:
+        features = features[: args.max_events]
+    finite = np.isfinite(features).all(axis=1)
+    cutflow = {
+        "events generated": len(features),
+        "finite features": int(finite.sum()),
+    }
+    return EventData(
+        sample=sample.name,
+        facts=sample.metadata(),
+        feature_set="toy",
+        names=list(names),
+        features=features[finite],
+        cutflow=cutflow,
+        histograms={},
+        moments={},
+        check_names=[],
+        used=[],
+        skipped=[],
+    )
+
+
+def load_events(args, reporter) -> EventData:
+    """Resolve the input and run the processor, or generate a toy sample."""
+    from processors.constraints import CHECKS, INITIAL_STATE_CHECKS
+    from processors.features import feature_names
+    from samples.registry import get_sample
+
+    if args.sample and not args.files:
+        sample = get_sample(args.sample)
+        if sample.is_toy:
+            if args.features:
+                msg = f"--features does not apply to the toy sample {sample.name}"
+                raise UsageError(msg)
+            return load_toy(sample, args)
+
+    fileset, sample_name, default_features, facts = resolve_input(args)
+    feature_set = args.features or default_features
+    runnable, used, skipped = prepare_input(fileset, args.treename, reporter)
+    output, expected = run_processor(runnable, used, args, feature_set, reporter)
+    cutflow, histograms, moments, features = collect(output, used, feature_set)
+    if cutflow["events read"] != expected:
+        msg = (
+            f"the processor read {cutflow['events read']} events but the chunks "
+            f"hold {expected}; some chunks were lost or counted twice"
+        )
+        raise ProcessingError(msg)
+    check_names = list(CHECKS)
+    if any(info.format == "lhe" for info in used):
+        check_names += list(INITIAL_STATE_CHECKS)
+    return EventData(
+        sample=sample_name,
+        facts=facts,
+        feature_set=feature_set,
+        names=list(feature_names(feature_set)),
+        features=features,
+        cutflow=cutflow,
+        histograms=histograms,
+        moments=moments,
+        check_names=check_names,
+        used=used,
+        skipped=skipped,
+    )
+
+
 def run_analysis(args, reporter) -> dict:
     import torch
     import uproot
@@ -390,30 +477,16 @@ def run_analysis(args, reporter) -> dict:
     from models.relevance import count_relevant, sort_decreasing, summarize_runs
     from models.training import TrainingConfig, train
     from processors import plots
-    from processors.constraints import CHECKS, INITIAL_STATE_CHECKS, check_unit
-    from processors.features import feature_names
+    from processors.constraints import check_unit
     from processors.histograms import latent_feature_histograms, relevance_histograms
 
     timing = {}
     start = time.perf_counter()
-    fileset, sample_name, default_features, facts = resolve_input(args)
-    feature_set = args.features or default_features
-    names = list(feature_names(feature_set))
+    data = load_events(args, reporter)
+    timing["events"] = time.perf_counter() - start
+    names, features, cutflow = data.names, data.features, data.cutflow
+    sample_name = data.sample
     outdir = args.outdir or Path("results") / sample_name
-
-    runnable, used, skipped = prepare_input(fileset, args.treename, reporter)
-    timing["prepare"] = time.perf_counter() - start
-
-    tick = time.perf_counter()
-    output, expected = run_processor(runnable, used, args, feature_set, reporter)
-    cutflow, histograms, moments, features = collect(output, used, feature_set)
-    timing["processing"] = time.perf_counter() - tick
-    if cutflow["events read"] != expected:
-        msg = (
-            f"the processor read {cutflow['events read']} events but the chunks "
-            f"hold {expected}; some chunks were lost or counted twice"
-        )
-        raise ProcessingError(msg)
 
     latent_dim = args.latent_dim or len(names)
     config = TrainingConfig(
@@ -459,10 +532,8 @@ def run_analysis(args, reporter) -> dict:
         shutil.rmtree(staging)
     staging.mkdir()
 
-    check_names = list(CHECKS)
-    has_initial = any(info.format == "lhe" for info in used)
-    if has_initial:
-        check_names += list(INITIAL_STATE_CHECKS)
+    check_names = data.check_names
+    histograms, moments = data.histograms, data.moments
     with uproot.recreate(staging / "histograms.root") as root_file:
         for key, h in relevance_histograms(relevance).items():
             root_file[key] = h
@@ -471,7 +542,7 @@ def run_analysis(args, reporter) -> dict:
         for name in check_names:
             root_file[f"constraints/{root_key(name)}"] = histograms[name]
 
-    title = f"{sample_name}: {cutflow['finite features']} events, {feature_set}"
+    title = f"{sample_name}: {len(features)} events, {data.feature_set}"
     plots.plot_relevance(
         relevance, staging / "relevance.png", title, args.relevance_threshold
     )
@@ -482,8 +553,11 @@ def run_analysis(args, reporter) -> dict:
         staging / "latent_grid.png",
         f"{title}, run {result.run_ids[reference]} (seed {result.seeds[reference]})",
     )
-    plots.plot_constraints(histograms, check_names, staging / "constraints.png", title)
-    plots.plot_mass(histograms["m_mumu"], staging / "mass.png", sample_name)
+    if check_names:
+        plots.plot_constraints(
+            histograms, check_names, staging / "constraints.png", title
+        )
+        plots.plot_mass(histograms["m_mumu"], staging / "mass.png", sample_name)
     torch.save(
         {
             "config": config.to_dict(),
@@ -503,16 +577,16 @@ def run_analysis(args, reporter) -> dict:
     options["hidden"] = list(args.hidden)
     summary = {
         "sample": sample_name,
-        "sample_metadata": facts,
+        "sample_metadata": data.facts,
         "files": [
             {"source": info.source, "format": info.format, "entries": info.entries}
-            for info in used
+            for info in data.used
         ],
         "skipped_files": [
             {"source": info.source, "entries": info.entries, "reason": "no events"}
-            for info in skipped
+            for info in data.skipped
         ],
-        "n_events": cutflow["events read"],
+        "n_events": next(iter(cutflow.values())),
         "n_selected": int(features.shape[0]),
         "cutflow": [[step, count] for step, count in cutflow.items()],
         "features": names,

@@ -226,9 +226,13 @@ def _train_group(x, config, run_ids, on_epoch):
 
     for epoch in range(config.epochs):
         order = torch.stack([torch.randperm(n_events, generator=g) for g in generators])
-        sums = {name: torch.zeros(len(run_ids), dtype=torch.float64) for name in history}
+        sums = {
+            name: torch.zeros(len(run_ids), dtype=torch.float64) for name in history
+        }
         for batch in range(n_batches):
-            index = order[:, batch * config.batch_size : (batch + 1) * config.batch_size]
+            index = order[
+                :, batch * config.batch_size : (batch + 1) * config.batch_size
+            ]
             inputs = x[index]
             noise = torch.stack(
                 [
@@ -262,7 +266,9 @@ def _latent_moments(model, x):
     total_sigma = torch.zeros(runs, latent, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, len(x), EVALUATION_BATCH):
-            batch = x[start : start + EVALUATION_BATCH].unsqueeze(0).expand(runs, -1, -1)
+            batch = (
+                x[start : start + EVALUATION_BATCH].unsqueeze(0).expand(runs, -1, -1)
+            )
             mu, logvar = model.encode(batch)
             mu = mu.double()
             total += mu.sum(1)

@@ -119,4 +119,3 @@ def empty_features(feature_set: str) -> np.ndarray:
 
 
 __all__ = ["CUTFLOW_STEPS", "DimuonProcessor", "empty_features", "order_features"]
-

@@ -68,7 +68,9 @@ def latent_feature_histograms(
             x = features[:, column]
             x_range = _edges(x, bins)
             h = hist.Hist(
-                hist.axis.Regular(bins, *x_range, name="feature", label=f"{name} [GeV]"),
+                hist.axis.Regular(
+                    bins, *x_range, name="feature", label=f"{name} [GeV]"
+                ),
                 hist.axis.Regular(
                     bins, *y_range, name="latent", label=rf"$\mu_{{{rank + 1}}}$"
                 ),

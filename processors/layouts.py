@@ -126,14 +126,13 @@ def read_muons(events, layout: Layout):
     on-shell check ``E**2 - p**2`` is not dominated by float32 rounding.
     """
     if layout.name == "flat":
+
         def pair(stem):
             first = np.asarray(events[f"{stem}1"])[:, np.newaxis]
             second = np.asarray(events[f"{stem}2"])[:, np.newaxis]
             return ak.from_regular(np.concatenate([first, second], axis=1))
 
-        return _momentum4d(
-            pair("px"), pair("py"), pair("pz"), pair("E"), pair("Q")
-        )
+        return _momentum4d(pair("px"), pair("py"), pair("pz"), pair("E"), pair("Q"))
 
     if layout.name == "nanoaod":
         cylindrical = ak.zip(

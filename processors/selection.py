@@ -43,7 +43,9 @@ def select_pair(muons) -> PairSelection:
     n_muons = ak.to_numpy(ak.num(muons, axis=1))
     negative = muons[muons.charge < 0]
     positive = muons[muons.charge > 0]
-    has_pair = ak.to_numpy((ak.num(negative, axis=1) > 0) & (ak.num(positive, axis=1) > 0))
+    has_pair = ak.to_numpy(
+        (ak.num(negative, axis=1) > 0) & (ak.num(positive, axis=1) > 0)
+    )
     return PairSelection(
         mu_minus=_leading(negative),
         mu_plus=_leading(positive),

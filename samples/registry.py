@@ -32,11 +32,19 @@ class Sample:
     description: str
     origin: str
     producer: str
-    sqrt_s: float
+    sqrt_s: float | None
     treename: str
     files: tuple[str, ...] = ()
     make_files: Callable[[], list[Path]] | None = field(default=None, compare=False)
+    make_features: Callable[[], tuple] | None = field(default=None, compare=False)
     default_features: str = "p4"
+    intrinsic_dimension: int | None = None
+    constraints: tuple[str, ...] = ()
+
+    @property
+    def is_toy(self) -> bool:
+        """Whether the sample yields features directly, skipping the processor."""
+        return self.make_features is not None
 
     def metadata(self) -> dict:
         """Return the fileset metadata: every fact except the file list."""
@@ -86,6 +94,117 @@ register(
         files=("pylhe-testfile-madgraph-2.2.1-Z-mlm.lhe.gz",),
     )
 )
+
+
+def _generated(kind: str, **config) -> Callable[[], list[Path]]:
+    def make_files() -> list[Path]:
+        from samples.pythia import cached_sample
+
+        return [cached_sample(kind, **config)]
+
+    return make_files
+
+
+GENERATED_EVENTS = 10_000
+PP_MASS_WINDOW = (60.0, 120.0)
+
+register(
+    Sample(
+        name="pythia-ee-80gev",
+        description="Pythia 8 e+e- -> gamma*/Z -> mu+mu- at 80 GeV, no radiation",
+        origin=f"generated here with pythia8mc, {GENERATED_EVENTS} events, seed 1",
+        producer="Pythia 8",
+        sqrt_s=80.0,
+        treename="events",
+        make_files=_generated(
+            "ee-mumu", n_events=GENERATED_EVENTS, sqrt_s=80.0, seed=1
+        ),
+        default_features="p3",
+        intrinsic_dimension=2,
+        constraints=(
+            "p(mu-) + p(mu+) = 0 (three components)",
+            "|p(mu-)| = |p(mu+)| = sqrt((sqrt_s/2)^2 - m_mu^2)",
+        ),
+    )
+)
+register(
+    Sample(
+        name="pythia-ee-80gev-radiation",
+        description="Pythia 8 e+e- -> gamma*/Z -> mu+mu- at 80 GeV, ISR and FSR on",
+        origin=f"generated here with pythia8mc, {GENERATED_EVENTS} events, seed 1",
+        producer="Pythia 8",
+        sqrt_s=80.0,
+        treename="events",
+        make_files=_generated(
+            "ee-mumu",
+            n_events=GENERATED_EVENTS,
+            sqrt_s=80.0,
+            isr=True,
+            fsr=True,
+            seed=1,
+        ),
+        default_features="p3",
+    )
+)
+register(
+    Sample(
+        name="pythia-pp-13tev",
+        description=(
+            "Pythia 8 pp -> gamma*/Z -> mu+mu- at 13 TeV, partonic, "
+            f"{PP_MASS_WINDOW[0]:g} < m_mumu < {PP_MASS_WINDOW[1]:g} GeV"
+        ),
+        origin=f"generated here with pythia8mc, {GENERATED_EVENTS} events, seed 1",
+        producer="Pythia 8",
+        sqrt_s=13000.0,
+        treename="events",
+        make_files=_generated(
+            "pp-dy",
+            n_events=GENERATED_EVENTS,
+            sqrt_s=13000.0,
+            mass_window=PP_MASS_WINDOW,
+            seed=1,
+        ),
+        default_features="p4",
+        intrinsic_dimension=3,
+        constraints=(
+            "px(mu-) + px(mu+) = 0, py(mu-) + py(mu+) = 0 (no initial-state pT)",
+            "m(mu-)^2 = m(mu+)^2 = m_mu^2 (on shell)",
+            "m_mumu close to m_Z (approximate, Breit-Wigner line shape)",
+        ),
+    )
+)
+
+
+def _toy(name: str) -> Callable[[], tuple]:
+    def make_features():
+        from samples.toys import TOYS
+
+        return TOYS[name].generate(n_events=GENERATED_EVENTS, seed=0)
+
+    return make_features
+
+
+def _register_toys() -> None:
+    from samples.toys import TOYS
+
+    for toy in TOYS.values():
+        register(
+            Sample(
+                name=toy.name,
+                description=toy.description,
+                origin=f"generated here with numpy, {GENERATED_EVENTS} events, seed 0",
+                producer="toy model",
+                sqrt_s=None,
+                treename="",
+                make_features=_toy(toy.name),
+                default_features="toy",
+                intrinsic_dimension=toy.intrinsic_dimension,
+                constraints=toy.constraints,
+            )
+        )
+
+
+_register_toys()
 
 
 def get_sample(name: str) -> Sample:
