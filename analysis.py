@@ -10,7 +10,9 @@ and ``summary.json`` in ``results/<sample>/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import platform
@@ -324,13 +326,17 @@ def run_processor(runnable, used, args, feature_set, reporter):
     from processors.dimuon import DimuonProcessor
 
     runner = make_runner(args, reporter)
-    chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
-    expected = sum(c.entrystop - c.entrystart for c in chunks)
-    try:
-        output = runner.run(chunks, DimuonProcessor(feature_set))
-    except Exception as error:
-        msg = f"processing failed: {error}"
-        raise ProcessingError(msg) from error
+    # NOTE: coffea 2026.9's IterativeExecutor draws its rich progress bar
+    # even with status=False, so --no-progress sends that bar to a buffer.
+    quiet = contextlib.redirect_stdout(io.StringIO()) if args.no_progress else None
+    with quiet or contextlib.nullcontext():
+        chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
+        expected = sum(c.entrystop - c.entrystart for c in chunks)
+        try:
+            output = runner.run(chunks, DimuonProcessor(feature_set))
+        except Exception as error:
+            msg = f"processing failed: {error}"
+            raise ProcessingError(msg) from error
     return output["out"], expected
 
 

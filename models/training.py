@@ -66,9 +66,11 @@ class Standardizer:
 
     @classmethod
     def fit(cls, features: np.ndarray) -> Standardizer:
-        mean = features.mean(axis=0)
-        scale = features.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
+        constant = np.ptp(features, axis=0) == 0
+        # The float64 mean of a constant column can miss the value by one
+        # rounding step, which would leave a tiny nonzero std as the scale.
+        mean = np.where(constant, features[0], features.mean(axis=0))
+        scale = np.where(constant, 1.0, features.std(axis=0))
         return cls(mean=mean, scale=scale)
 
     def transform(self, features: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import os
 import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,14 +37,15 @@ DEFAULT_BLOCK_EVENTS = 50_000
 
 def _head(path: Path, size: int = 4096) -> bytes:
     with open(path, "rb") as stream:
-        start = stream.read(size)
+        start = stream.read(1 << 16)
     if start[:2] == GZIP_MAGIC:
+        # A decompressor object returns what it could decode from a truncated
+        # stream, where gzip.open would raise and lose the readable start.
         try:
-            with gzip.open(path, "rb") as stream:
-                start = stream.read(size)
-        except (OSError, EOFError):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(start, size)
+        except zlib.error:
             return b""
-    return start
+    return start[:size]
 
 
 def is_lhe(path: str | os.PathLike) -> bool:
@@ -129,7 +131,7 @@ def convert_lhe(
             try:
                 lhe_file = pylhe.LHEFile.fromfile(source, with_attributes=False)
             except Exception as error:
-                msg = f"cannot read {source} as an LHE file: {error}"
+                msg = f"malformed LHE file {source}: {error}"
                 raise InputError(msg) from error
             with uproot.recreate(partial) as output:
                 columns, counts, weights = _new_columns(), [], []
