@@ -8,11 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import mplhep
+import numpy as np
 
-from models.relevance import sort_decreasing, summarize_runs  # noqa: E402
+from models.relevance import sort_decreasing, summarize_runs
 
 STYLE = mplhep.style.ROOT
 
