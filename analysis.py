@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-events",
         type=positive_int,
         default=100,
-        help="refuse to train on fewer selected events than this",
+        help="minimum number of selected events needed to train",
     )
 
     out = parser.add_argument_group("output")
@@ -394,7 +394,7 @@ def write_outputs(staging: Path, outdir: Path) -> list[Path]:
 
 @dataclasses.dataclass
 class EventData:
-    """What the first stage hands to training: features and their provenance."""
+    """Features and their provenance, handed from the event stage to training."""
 
     sample: str
     facts: dict
