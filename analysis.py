@@ -58,6 +58,19 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
+def parse_betas(text: str) -> tuple[float, ...]:
+    """Parse ``"0.01,0.1,1"`` into positive beta values."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        msg = f"invalid --beta-scan {text!r}: give comma-separated numbers"
+        raise argparse.ArgumentTypeError(msg) from None
+    if any(not np.isfinite(v) or v <= 0 for v in values):
+        msg = f"invalid --beta-scan {text!r}: every beta must be positive"
+        raise argparse.ArgumentTypeError(msg)
+    return values
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -68,6 +81,7 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from models.vae import ACTIVATIONS
+    from processors.executors import JOBQUEUE_CLUSTERS
     from processors.features import FEATURE_SETS
 
     parser = argparse.ArgumentParser(
@@ -116,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proc.add_argument(
         "--executor",
-        choices=("iterative", "futures"),
+        choices=("iterative", "futures", "dask"),
         default="iterative",
         help="coffea executor that runs the processor over chunks",
     )
@@ -124,7 +138,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=positive_int,
         default=2,
-        help="processes for --executor futures",
+        help="processes for --executor futures, or workers of the local dask cluster",
+    )
+    proc.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="with --executor dask: connect to this running scheduler instead of "
+        "starting a local cluster",
+    )
+    proc.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the dask scheduler",
+    )
+    proc.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="skip chunks whose file cannot be read during processing, and list "
+        "them with their event counts in summary.json",
+    )
+
+    batch = parser.add_argument_group("batch cluster (with --executor dask)")
+    batch.add_argument(
+        "--cluster",
+        choices=sorted(JOBQUEUE_CLUSTERS),
+        default=None,
+        help="start dask workers as batch jobs through dask-jobqueue",
+    )
+    batch.add_argument("--cores", type=positive_int, help="cores per job")
+    batch.add_argument("--memory", help="memory per job, such as 8GB")
+    batch.add_argument("--walltime", help="wall time per job, HH:MM:SS")
+    batch.add_argument("--queue", help="queue or partition (not HTCondor)")
+    batch.add_argument("--account", help="account or project to charge")
+    batch.add_argument("--disk", help="disk per job, such as 10GB (HTCondor)")
+    batch.add_argument("--jobs", type=int, help="number of jobs to start (default 1)")
+    batch.add_argument(
+        "--jobqueue-config",
+        type=Path,
+        help="YAML file in dask's configuration format (jobqueue.<system>.*)",
+    )
+    batch.add_argument(
+        "--print-job-script",
+        action="store_true",
+        help="print the job script for --cluster and exit without submitting",
     )
     proc.add_argument(
         "--chunksize",
@@ -174,6 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="a latent counts as relevant when its relevance exceeds this",
+    )
+    model.add_argument(
+        "--beta-scan",
+        type=parse_betas,
+        default=None,
+        metavar="B1,B2,...",
+        help="also train at each of these beta values (same seeds) and plot the "
+        "relevance rankings together, e.g. 0.01,0.03,0.1,0.3,1",
+    )
+    model.add_argument(
+        "--no-interpretation",
+        action="store_true",
+        help="skip latent attribution, constraint discovery and the intrinsic "
+        "dimension estimators",
     )
     model.add_argument(
         "--min-events",
@@ -286,20 +358,30 @@ def prepare_input(fileset, treename, reporter):
     return runnable, used, skipped
 
 
-def make_runner(args, reporter):
+def cluster_options(args) -> dict:
+    """Collect the batch-cluster options for :mod:`processors.executors`."""
+    return {
+        "cores": args.cores,
+        "memory": args.memory,
+        "walltime": args.walltime,
+        "queue": args.queue,
+        "account": args.account,
+        "disk": args.disk,
+        "jobs": args.jobs,
+        "config": args.jobqueue_config,
+    }
+
+
+def make_runner(args, executor):
     from coffea import processor
     from coffea.nanoevents import BaseSchema
 
-    status = not args.no_progress
-    if args.executor == "futures":
-        executor = processor.FuturesExecutor(workers=args.workers, status=status)
-    else:
-        executor = processor.IterativeExecutor(status=status)
     return processor.Runner(
         executor=executor,
         pre_executor=processor.IterativeExecutor(status=False),
         schema=BaseSchema,
         chunksize=args.chunksize,
+        skipbadfiles=args.skip_bad_files,
     )
 
 
@@ -323,21 +405,44 @@ def limit_chunks(chunks, max_events):
 
 
 def run_processor(runnable, used, args, feature_set, reporter):
-    from processors.dimuon import DimuonProcessor
+    """Run the processor over the chunks; return ``(output, chunks, missing)``.
 
-    runner = make_runner(args, reporter)
-    # NOTE: coffea 2026.9's IterativeExecutor draws its rich progress bar
-    # even with status=False, so --no-progress sends that bar to a buffer.
+    ``missing`` lists the chunks that --skip-bad-files let coffea skip.
+    """
+    from processors.dimuon import DimuonProcessor
+    from processors.executors import make_executor
+
+    # NOTE: coffea 2026.9's iterative and futures executors draw their rich
+    # progress bar even with status=False, so --no-progress buffers stdout.
     quiet = contextlib.redirect_stdout(io.StringIO()) if args.no_progress else None
-    with quiet or contextlib.nullcontext():
-        chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
-        expected = sum(c.entrystop - c.entrystart for c in chunks)
-        try:
-            output = runner.run(chunks, DimuonProcessor(feature_set))
-        except Exception as error:
-            msg = f"processing failed: {error}"
-            raise ProcessingError(msg) from error
-    return output["out"], expected
+    with make_executor(
+        args.executor,
+        workers=args.workers,
+        status=not args.no_progress,
+        scheduler=args.scheduler,
+        cluster=args.cluster,
+        cluster_options=cluster_options(args),
+        connect_timeout=args.scheduler_timeout,
+    ) as setup:
+        if setup.dashboard_link:
+            reporter.say(f"dask dashboard: {setup.dashboard_link}")
+        runner = make_runner(args, setup.executor)
+        with quiet or contextlib.nullcontext():
+            chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
+            try:
+                output = runner.run(chunks, DimuonProcessor(feature_set))
+            except Exception as error:
+                msg = f"processing failed: {error}"
+                raise ProcessingError(msg) from error
+    output = output["out"]
+    processed = set()
+    for dataset_output in output.values():
+        processed.update(dataset_output["features"])
+    missing = [c for c in chunks if (c.filename, c.entrystart) not in processed]
+    if missing and not args.skip_bad_files:
+        msg = f"{len(missing)} chunks produced no output, for example {missing[0]}"
+        raise ProcessingError(msg)
+    return output, chunks, missing
 
 
 class ProcessingError(Exception):
@@ -390,6 +495,19 @@ def write_outputs(staging: Path, outdir: Path) -> list[Path]:
         written.append(target)
     staging.rmdir()
     return written
+
+
+@dataclasses.dataclass
+class SkippedChunk:
+    """Entries of a file that --skip-bad-files let the processor skip."""
+
+    source: str
+    entrystart: int
+    entrystop: int
+
+    @property
+    def entries(self) -> int:
+        return self.entrystop - self.entrystart
 
 
 @dataclasses.dataclass
@@ -450,7 +568,13 @@ def load_events(args, reporter) -> EventData:
     fileset, sample_name, default_features, facts = resolve_input(args)
     feature_set = args.features or default_features
     runnable, used, skipped = prepare_input(fileset, args.treename, reporter)
-    output, expected = run_processor(runnable, used, args, feature_set, reporter)
+    output, chunks, missing = run_processor(runnable, used, args, feature_set, reporter)
+    for chunk in missing:
+        reporter.warn(
+            f"skipped entries {chunk.entrystart}-{chunk.entrystop} of "
+            f"{chunk.filename}: the file could not be read"
+        )
+    expected = sum(c.entrystop - c.entrystart for c in chunks if c not in missing)
     cutflow, histograms, moments, features = collect(output, used, feature_set)
     if cutflow["events read"] != expected:
         msg = (
@@ -458,6 +582,9 @@ def load_events(args, reporter) -> EventData:
             f"hold {expected}; some chunks were lost or counted twice"
         )
         raise ProcessingError(msg)
+    skipped = list(skipped) + [
+        SkippedChunk(c.filename, c.entrystart, c.entrystop) for c in missing
+    ]
     check_names = list(CHECKS)
     if any(info.format == "lhe" for info in used):
         check_names += list(INITIAL_STATE_CHECKS)
@@ -474,6 +601,69 @@ def load_events(args, reporter) -> EventData:
         used=used,
         skipped=skipped,
     )
+
+
+MUON_MASS = 0.1056583755  # GeV, PDG 2024
+
+
+def pair_four_momenta(features, names):
+    """Return ``(mu_minus, mu_plus)`` as ``(n, 4)`` arrays of (px, py, pz, E).
+
+    With the ``p3`` features the energy is computed for the muon mass.
+    """
+    index = {name: i for i, name in enumerate(names)}
+    pairs = []
+    for muon in ("mu-", "mu+"):
+        momentum = [features[:, index[f"{c}_{muon}"]] for c in ("px", "py", "pz")]
+        if f"E_{muon}" in index:
+            energy = features[:, index[f"E_{muon}"]]
+        else:
+            energy = np.sqrt(sum(np.square(p) for p in momentum) + MUON_MASS**2)
+        pairs.append(np.column_stack([*momentum, energy]))
+    return pairs[0], pairs[1]
+
+
+def interpret_run(data, result, reference, n_relevant, args):
+    """Explain the reference run's relevant latents; None with --no-interpretation."""
+    if args.no_interpretation:
+        return None
+    from models.interpretation import interpret
+    from processors.observables import compute_observables
+
+    observables = None
+    unit = ""
+    if data.feature_set != "toy":
+        unit = "GeV"
+        mu_minus, mu_plus = pair_four_momenta(data.features, data.names)
+        observables = compute_observables(mu_minus, mu_plus)
+    mu, _ = result.encode(data.features, result.run_ids[reference])
+    order = np.argsort(-result.relevance[reference])
+    return interpret(
+        data.features,
+        data.names,
+        mu,
+        order,
+        n_relevant,
+        observables=observables,
+        unit=unit,
+        seed=args.seed,
+    )
+
+
+def scan_beta(features, config, betas, reporter):
+    """Train the same runs at each beta; return ``{beta: relevance}``."""
+    from models.training import train
+
+    scanned = {}
+    bar = reporter.bar(len(betas) * config.runs * config.epochs, "epoch", "beta scan")
+    try:
+        for beta in betas:
+            scan_config = dataclasses.replace(config, beta=beta)
+            result = train(features, scan_config, on_epoch=lambda n, _: bar.update(n))
+            scanned[beta] = result.relevance
+    finally:
+        bar.close()
+    return scanned
 
 
 def run_analysis(args, reporter):
@@ -532,6 +722,19 @@ def run_analysis(args, reporter):
     order = np.argsort(-relevance[reference])
     latent_hists = latent_feature_histograms(mu, features, names, order)
 
+    timing["latent histograms"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    interpretation = interpret_run(
+        data, result, reference, int(n_relevant[reference]), args
+    )
+    timing["interpretation"] = time.perf_counter() - tick
+    scanned = None
+    if args.beta_scan:
+        tick = time.perf_counter()
+        scanned = scan_beta(features, config, args.beta_scan, reporter)
+        timing["beta scan"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+
     outdir_parent = outdir.resolve().parent
     outdir_parent.mkdir(parents=True, exist_ok=True)
     staging = outdir_parent / f".{outdir.name}.partial-{os.getpid()}"
@@ -565,6 +768,26 @@ def run_analysis(args, reporter):
             histograms, check_names, staging / "constraints.png", title
         )
         plots.plot_mass(histograms["m_mumu"], staging / "mass.png", sample_name)
+    if scanned:
+        from processors.report import plot_rankings
+
+        plot_rankings(
+            {f"beta = {beta:g}": values for beta, values in scanned.items()},
+            staging / "beta_scan.png",
+            f"{title}: relevance ranking against beta",
+        )
+    if interpretation is not None:
+        from models.interpretation import format_interpretation
+
+        lines = [
+            f"# {sample_name}",
+            "",
+            f"{len(features)} events, features {', '.join(names)}; "
+            f"reference run {result.run_ids[reference]} of {config.runs}.",
+            "",
+            *format_interpretation(interpretation),
+        ]
+        (staging / "report.md").write_text("\n".join(lines))
     torch.save(
         {
             "config": config.to_dict(),
@@ -582,6 +805,7 @@ def run_analysis(args, reporter):
         for key, value in vars(args).items()
     }
     options["hidden"] = list(args.hidden)
+    options["beta_scan"] = list(args.beta_scan) if args.beta_scan else None
     summary = {
         "sample": sample_name,
         "sample_metadata": data.facts,
@@ -590,7 +814,13 @@ def run_analysis(args, reporter):
             for info in data.used
         ],
         "skipped_files": [
-            {"source": info.source, "entries": info.entries, "reason": "no events"}
+            {
+                "source": info.source,
+                "entries": info.entries,
+                "reason": "unreadable during processing"
+                if isinstance(info, SkippedChunk)
+                else "no events",
+            }
             for info in data.skipped
         ],
         "n_events": next(iter(cutflow.values())),
@@ -614,6 +844,18 @@ def run_analysis(args, reporter):
             for name in check_names
             if name in moments
         },
+        "interpretation": interpretation,
+        "beta_scan": None
+        if scanned is None
+        else [
+            {
+                "beta": beta,
+                "relevance_mean": summarize_runs(values)[0].tolist(),
+                "relevance_std": summarize_runs(values)[1].tolist(),
+                "n_relevant": count_relevant(values, args.relevance_threshold).tolist(),
+            }
+            for beta, values in scanned.items()
+        ],
         "config": {"options": options, "training": config.to_dict()},
         "versions": package_versions(),
     }
@@ -650,6 +892,21 @@ def report(summary: dict, reporter: Reporter) -> None:
         f"relevant latents (relevance > {summary['relevance_threshold']:g}): "
         f"{distribution}"
     )
+    interpretation = summary.get("interpretation")
+    if interpretation:
+        say("relevant latents of the reference run, as linear formulas:")
+        for attribution in interpretation["attribution"]:
+            say(f"  {attribution['formula']}")
+        say("constraints found in the features:")
+        for constraint in interpretation["constraints"] or [{"formula": "none"}]:
+            say(f"  {constraint['formula']}")
+        estimates = ", ".join(
+            f"{e['estimator']} {e['value']:.2f}"
+            for e in interpretation["dimension"]["estimates"]
+        )
+        say(f"intrinsic dimension: {estimates}")
+    for entry in summary.get("beta_scan") or []:
+        say(f"beta {entry['beta']:g}: relevant latents per run {entry['n_relevant']}")
     timing = summary["timing_seconds"]
     say(
         "time: "
@@ -1043,11 +1300,30 @@ def main(argv=None) -> int:
         return 0
 
     from models.training import TrainingDataError
+    from processors.executors import ExecutorError, job_script
     from samples.errors import InputError
+
+    if args.print_job_script:
+        if not args.cluster:
+            parser.error("--print-job-script needs --cluster")
+        try:
+            print(job_script(args.cluster, **cluster_options(args)))
+        except ExecutorError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
+    if args.executor != "dask" and (args.scheduler or args.cluster):
+        parser.error("--scheduler and --cluster need --executor dask")
 
     try:
         summary, _, _ = run_analysis(args, reporter)
-    except (InputError, TrainingDataError, UsageError, ProcessingError) as error:
+    except (
+        InputError,
+        TrainingDataError,
+        UsageError,
+        ProcessingError,
+        ExecutorError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ machine precision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import hist
 import numpy as np
@@ -54,56 +54,80 @@ UNITS = {
 class CheckMoments:
     """Exact running moments of one check: count, sum, sum of squares, range.
 
-    Instances add with ``+`` so that coffea's accumulator merges them across
-    chunks; the sum of squares is taken about zero, so the spread is
-    ``sqrt(sumsq / n - mean**2)``. NaN values are not counted.
+    The moments of each chunk are kept apart under the chunk's key and added
+    in key order only when read, so the result does not depend on the order
+    in which an executor merges chunks. Instances add with ``+`` so that
+    coffea's accumulator merges them. The sum of squares is taken about zero,
+    so the spread is ``sqrt(sumsq / n - mean**2)``. NaN values are not
+    counted.
     """
 
-    n: int = 0
-    total: float = 0.0
-    sumsq: float = 0.0
-    minimum: float = np.inf
-    maximum: float = -np.inf
+    parts: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, values: np.ndarray) -> CheckMoments:
+    def of(cls, values: np.ndarray, key=0) -> CheckMoments:
+        """Summarise ``values`` as the part of chunk ``key``."""
         values = np.asarray(values, dtype=np.float64)
         values = values[~np.isnan(values)]
         if not values.size:
-            return cls()
-        return cls(
-            n=int(values.size),
-            total=float(values.sum()),
-            sumsq=float(np.square(values).sum()),
-            minimum=float(values.min()),
-            maximum=float(values.max()),
+            return cls({key: (0, 0.0, 0.0, np.inf, -np.inf)})
+        part = (
+            int(values.size),
+            float(values.sum()),
+            float(np.square(values).sum()),
+            float(values.min()),
+            float(values.max()),
         )
+        return cls({key: part})
 
     def __add__(self, other: CheckMoments) -> CheckMoments:
-        return CheckMoments(
-            n=self.n + other.n,
-            total=self.total + other.total,
-            sumsq=self.sumsq + other.sumsq,
-            minimum=min(self.minimum, other.minimum),
-            maximum=max(self.maximum, other.maximum),
-        )
+        overlap = self.parts.keys() & other.parts.keys()
+        if overlap:
+            msg = f"chunks counted twice: {sorted(overlap)[:3]}"
+            raise ValueError(msg)
+        return CheckMoments({**self.parts, **other.parts})
 
     def __iadd__(self, other: CheckMoments) -> CheckMoments:
         return self + other
 
+    def _ordered(self):
+        return [self.parts[key] for key in sorted(self.parts)]
+
+    @property
+    def n(self) -> int:
+        return sum(part[0] for part in self._ordered())
+
+    @property
+    def total(self) -> float:
+        return float(sum(part[1] for part in self._ordered()))
+
+    @property
+    def minimum(self) -> float:
+        return min((part[3] for part in self._ordered()), default=np.inf)
+
+    @property
+    def maximum(self) -> float:
+        return max((part[4] for part in self._ordered()), default=-np.inf)
+
     def to_dict(self, unit: str) -> dict:
         """Summarise as mean, standard deviation and range, in ``unit``."""
-        if self.n == 0:
+        parts = self._ordered()
+        n = sum(part[0] for part in parts)
+        if n == 0:
             return {"n": 0, "unit": unit}
-        mean = self.total / self.n
-        variance = max(self.sumsq / self.n - mean * mean, 0.0)
+        total = sumsq = 0.0
+        for part in parts:
+            total += part[1]
+            sumsq += part[2]
+        mean = total / n
+        variance = max(sumsq / n - mean * mean, 0.0)
         return {
-            "n": self.n,
+            "n": n,
             "mean": mean,
             "std": float(np.sqrt(variance)),
-            "rms": float(np.sqrt(self.sumsq / self.n)),
-            "min": self.minimum,
-            "max": self.maximum,
+            "rms": float(np.sqrt(sumsq / n)),
+            "min": min(part[3] for part in parts),
+            "max": max(part[4] for part in parts),
             "unit": unit,
         }
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import awkward as ak
 import numpy as np
 from coffea import processor
 
 from processors.constraints import CheckMoments, book_histograms, compute_checks
 from processors.features import feature_matrix, feature_names
-from processors.layouts import detect_layout, read_initial_state, read_muons
-from processors.selection import select_pair
+from processors.layouts import detect_layout, read_initial_state, read_muon_columns
+from processors.selection import leading_pair_indices
 
 CUTFLOW_STEPS = (
     "events read",
@@ -53,16 +54,19 @@ class DimuonProcessor(processor.ProcessorABC):
             events.fields, where=f"tree in {events.metadata['filename']}"
         )
 
-        muons = read_muons(events, layout)
-        selection = select_pair(muons)
-        paired = selection.has_opposite_pair
-        mu_minus = selection.mu_minus[paired]
-        mu_plus = selection.mu_plus[paired]
-        features = feature_matrix(mu_minus, mu_plus, self.feature_set)
+        muons = read_muon_columns(events, layout)
+        pt = ak.to_numpy(muons.momenta().pt)
+        pair = leading_pair_indices(pt, muons.charge, muons.counts)
+        paired = pair.has_opposite_pair
+        minus_index = pair.minus[paired]
+        plus_index = pair.plus[paired]
+        features = feature_matrix(
+            muons.momenta(minus_index), muons.momenta(plus_index), self.feature_set
+        )
         finite = np.isfinite(features).all(axis=1)
 
-        mu_minus = mu_minus[finite]
-        mu_plus = mu_plus[finite]
+        mu_minus = muons.momenta(minus_index[finite])
+        mu_plus = muons.momenta(plus_index[finite])
         initial = read_initial_state(events, layout)
         if initial is not None:
             initial = initial[paired][finite]
@@ -71,14 +75,16 @@ class DimuonProcessor(processor.ProcessorABC):
         histograms = book_histograms()
         for name, values in checks.items():
             histograms[name].fill(values)
-        moments = {name: CheckMoments.of(values) for name, values in checks.items()}
+        moments = {
+            name: CheckMoments.of(values, key) for name, values in checks.items()
+        }
 
         cutflow = dict(
             zip(
                 CUTFLOW_STEPS,
                 (
                     len(events),
-                    int(np.count_nonzero(selection.has_two_muons)),
+                    int(np.count_nonzero(pair.has_two_muons)),
                     int(np.count_nonzero(paired)),
                     int(np.count_nonzero(finite)),
                 ),
