@@ -175,6 +175,30 @@ register(
 )
 
 
+for _label, _window in (("narrow", (86.0, 96.0)), ("wide", (40.0, 200.0))):
+    register(
+        Sample(
+            name=f"pythia-pp-13tev-{_label}",
+            description=(
+                "Pythia 8 pp -> gamma*/Z -> mu+mu- at 13 TeV, partonic, "
+                f"{_window[0]:g} < m_mumu < {_window[1]:g} GeV"
+            ),
+            origin=f"generated here with pythia8mc, {GENERATED_EVENTS} events, seed 1",
+            producer="Pythia 8",
+            sqrt_s=13000.0,
+            treename="events",
+            make_files=_generated(
+                "pp-dy",
+                n_events=GENERATED_EVENTS,
+                sqrt_s=13000.0,
+                mass_window=_window,
+                seed=1,
+            ),
+            default_features="p4",
+        )
+    )
+
+
 def _toy(name: str) -> Callable[[], tuple]:
     def make_features():
         from samples.toys import TOYS
