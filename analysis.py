@@ -180,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML file in dask's configuration format (jobqueue.<system>.*)",
     )
     batch.add_argument(
+        "--distribute-training",
+        action="store_true",
+        help="train the runs as dask tasks on the cluster's workers, one batch "
+        "of seeds per worker",
+    )
+    batch.add_argument(
         "--print-job-script",
         action="store_true",
         help="print the job script for --cluster and exit without submitting",
@@ -404,17 +410,11 @@ def limit_chunks(chunks, max_events):
     return kept
 
 
-def run_processor(runnable, used, args, feature_set, reporter):
-    """Run the processor over the chunks; return ``(output, chunks, missing)``.
-
-    ``missing`` lists the chunks that --skip-bad-files let coffea skip.
-    """
-    from processors.dimuon import DimuonProcessor
+@contextlib.contextmanager
+def open_executor(args, reporter):
+    """Start the executor of ``args`` (and its cluster) for the run's duration."""
     from processors.executors import make_executor
 
-    # NOTE: coffea 2026.9's iterative and futures executors draw their rich
-    # progress bar even with status=False, so --no-progress buffers stdout.
-    quiet = contextlib.redirect_stdout(io.StringIO()) if args.no_progress else None
     with make_executor(
         args.executor,
         workers=args.workers,
@@ -426,14 +426,66 @@ def run_processor(runnable, used, args, feature_set, reporter):
     ) as setup:
         if setup.dashboard_link:
             reporter.say(f"dask dashboard: {setup.dashboard_link}")
-        runner = make_runner(args, setup.executor)
-        with quiet or contextlib.nullcontext():
-            chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
-            try:
-                output = runner.run(chunks, DimuonProcessor(feature_set))
-            except Exception as error:
-                msg = f"processing failed: {error}"
-                raise ProcessingError(msg) from error
+        yield setup
+
+
+def _train_batch(features, config, run_ids):
+    from models.training import train
+
+    return train(features, config, run_ids=run_ids)
+
+
+def train_runs(features, config, args, setup, reporter):
+    """Train every run, spread over the dask workers with --distribute-training.
+
+    Each dask task trains one contiguous batch of seeds as an ensemble; a run
+    draws only from its own seed, so the result equals local training.
+    """
+    from models.training import merge_results, split_runs, train
+
+    bar = reporter.bar(config.runs * config.epochs, "epoch", "training")
+    try:
+        if args.distribute_training and setup.client is not None:
+            workers = max(1, len(setup.client.scheduler_info()["workers"]))
+            batches = split_runs(range(config.runs), workers)
+            shared = setup.client.scatter(features, broadcast=True)
+            futures = [
+                setup.client.submit(_train_batch, shared, config, batch, pure=False)
+                for batch in batches
+            ]
+            results = []
+            for future, batch in zip(futures, batches):
+                results.append(future.result())
+                bar.update(len(batch) * config.epochs)
+            return merge_results(results)
+
+        def on_epoch(run_epochs, loss):
+            bar.update(run_epochs)
+            bar.set_postfix(loss=f"{loss:.3f}")
+
+        return train(features, config, on_epoch=on_epoch)
+    finally:
+        bar.close()
+
+
+def run_processor(runnable, used, args, feature_set, reporter, setup):
+    """Run the processor over the chunks; return ``(output, chunks, missing)``.
+
+    ``missing`` lists the chunks that --skip-bad-files let coffea skip.
+    """
+    from processors.dimuon import DimuonProcessor
+
+    # NOTE: coffea 2026.9's iterative and futures executors draw their rich
+    # progress bar even with status=False, so --no-progress buffers stdout.
+    quiet = contextlib.redirect_stdout(io.StringIO()) if args.no_progress else None
+    runner = make_runner(args, setup.executor)
+    with quiet or contextlib.nullcontext():
+        chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
+        try:
+            output = runner.run(chunks, DimuonProcessor(feature_set))
+        except Exception as error:
+            msg = f"processing failed: {error}"
+            raise ProcessingError(msg) from error
     output = output["out"]
     processed = set()
     for dataset_output in output.values():
@@ -551,7 +603,7 @@ def load_toy(sample, args) -> EventData:
     )
 
 
-def load_events(args, reporter) -> EventData:
+def load_events(args, reporter, setup) -> EventData:
     """Resolve the input and run the processor, or generate a toy sample."""
     from processors.constraints import CHECKS, INITIAL_STATE_CHECKS
     from processors.features import feature_names
@@ -568,7 +620,9 @@ def load_events(args, reporter) -> EventData:
     fileset, sample_name, default_features, facts = resolve_input(args)
     feature_set = args.features or default_features
     runnable, used, skipped = prepare_input(fileset, args.treename, reporter)
-    output, chunks, missing = run_processor(runnable, used, args, feature_set, reporter)
+    output, chunks, missing = run_processor(
+        runnable, used, args, feature_set, reporter, setup
+    )
     for chunk in missing:
         reporter.warn(
             f"skipped entries {chunk.entrystart}-{chunk.entrystop} of "
@@ -672,45 +726,37 @@ def run_analysis(args, reporter):
     import uproot
 
     from models.relevance import count_relevant, sort_decreasing, summarize_runs
-    from models.training import TrainingConfig, train
+    from models.training import TrainingConfig
     from processors import plots
     from processors.constraints import check_unit
     from processors.histograms import latent_feature_histograms, relevance_histograms
 
     timing = {}
     start = time.perf_counter()
-    data = load_events(args, reporter)
-    timing["events"] = time.perf_counter() - start
-    names, features, cutflow = data.names, data.features, data.cutflow
-    sample_name = data.sample
-    outdir = args.outdir or Path("results") / sample_name
+    with open_executor(args, reporter) as setup:
+        data = load_events(args, reporter, setup)
+        timing["events"] = time.perf_counter() - start
+        names, features, cutflow = data.names, data.features, data.cutflow
+        sample_name = data.sample
+        outdir = args.outdir or Path("results") / sample_name
 
-    latent_dim = args.latent_dim or len(names)
-    config = TrainingConfig(
-        latent_dim=latent_dim,
-        hidden=args.hidden,
-        activation=args.activation,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        beta=args.beta,
-        runs=args.runs,
-        seed=args.seed,
-        ensemble=not args.sequential,
-        min_events=args.min_events,
-    )
-    tick = time.perf_counter()
-    bar = reporter.bar(config.runs * config.epochs, "epoch", "training")
-
-    def on_epoch(run_epochs, loss):
-        bar.update(run_epochs)
-        bar.set_postfix(loss=f"{loss:.3f}")
-
-    try:
-        result = train(features, config, on_epoch=on_epoch)
-    finally:
-        bar.close()
-    timing["training"] = time.perf_counter() - tick
+        config = TrainingConfig(
+            latent_dim=args.latent_dim or len(names),
+            hidden=args.hidden,
+            activation=args.activation,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            beta=args.beta,
+            runs=args.runs,
+            seed=args.seed,
+            ensemble=not args.sequential,
+            min_events=args.min_events,
+        )
+        latent_dim = config.latent_dim
+        tick = time.perf_counter()
+        result = train_runs(features, config, args, setup, reporter)
+        timing["training"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     relevance = result.relevance
@@ -741,130 +787,136 @@ def run_analysis(args, reporter):
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
+    try:
+        check_names = data.check_names
+        histograms, moments = data.histograms, data.moments
+        with uproot.recreate(staging / "histograms.root") as root_file:
+            for key, h in relevance_histograms(relevance).items():
+                root_file[key] = h
+            for (rank, name), h in latent_hists.items():
+                root_file[f"latent_vs_feature/mu{rank + 1}_vs_{root_key(name)}"] = h
+            for name in check_names:
+                root_file[f"constraints/{root_key(name)}"] = histograms[name]
 
-    check_names = data.check_names
-    histograms, moments = data.histograms, data.moments
-    with uproot.recreate(staging / "histograms.root") as root_file:
-        for key, h in relevance_histograms(relevance).items():
-            root_file[key] = h
-        for (rank, name), h in latent_hists.items():
-            root_file[f"latent_vs_feature/mu{rank + 1}_vs_{root_key(name)}"] = h
-        for name in check_names:
-            root_file[f"constraints/{root_key(name)}"] = histograms[name]
-
-    title = f"{sample_name}: {len(features)} events, {data.feature_set}"
-    plots.plot_relevance(
-        relevance, staging / "relevance.png", title, args.relevance_threshold
-    )
-    plots.plot_latent_grid(
-        latent_hists,
-        names,
-        ranked[reference],
-        staging / "latent_grid.png",
-        f"{title}, run {result.run_ids[reference]} (seed {result.seeds[reference]})",
-    )
-    if check_names:
-        plots.plot_constraints(
-            histograms, check_names, staging / "constraints.png", title
+        title = f"{sample_name}: {len(features)} events, {data.feature_set}"
+        plots.plot_relevance(
+            relevance, staging / "relevance.png", title, args.relevance_threshold
         )
-        plots.plot_mass(histograms["m_mumu"], staging / "mass.png", sample_name)
-    if scanned:
-        from processors.report import plot_rankings
-
-        plot_rankings(
-            {f"beta = {beta:g}": values for beta, values in scanned.items()},
-            staging / "beta_scan.png",
-            f"{title}: relevance ranking against beta",
+        plots.plot_latent_grid(
+            latent_hists,
+            names,
+            ranked[reference],
+            staging / "latent_grid.png",
+            f"{title}, run {result.run_ids[reference]} (seed {result.seeds[reference]})",
         )
-    if interpretation is not None:
-        from models.interpretation import format_interpretation
+        if check_names:
+            plots.plot_constraints(
+                histograms, check_names, staging / "constraints.png", title
+            )
+            plots.plot_mass(histograms["m_mumu"], staging / "mass.png", sample_name)
+        if scanned:
+            from processors.report import plot_rankings
 
-        lines = [
-            f"# {sample_name}",
-            "",
-            f"{len(features)} events, features {', '.join(names)}; "
-            f"reference run {result.run_ids[reference]} of {config.runs}.",
-            "",
-            *format_interpretation(interpretation),
-        ]
-        (staging / "report.md").write_text("\n".join(lines))
-    torch.save(
-        {
-            "config": config.to_dict(),
+            plot_rankings(
+                {f"beta = {beta:g}": values for beta, values in scanned.items()},
+                staging / "beta_scan.png",
+                f"{title}: relevance ranking against beta",
+            )
+        if interpretation is not None:
+            from models.interpretation import format_interpretation
+
+            lines = [
+                f"# {sample_name}",
+                "",
+                f"{len(features)} events, features {', '.join(names)}; "
+                f"reference run {result.run_ids[reference]} of {config.runs}.",
+                "",
+                *format_interpretation(interpretation),
+            ]
+            (staging / "report.md").write_text("\n".join(lines))
+        torch.save(
+            {
+                "config": config.to_dict(),
+                "features": names,
+                "standardizer_mean": result.standardizer.mean,
+                "standardizer_scale": result.standardizer.scale,
+                "run_ids": result.run_ids,
+                "state_dicts": [model.state_dict() for model in result.models],
+            },
+            staging / "models.pt",
+        )
+
+        options = {
+            key: (str(value) if isinstance(value, Path) else value)
+            for key, value in vars(args).items()
+        }
+        options["hidden"] = list(args.hidden)
+        options["beta_scan"] = list(args.beta_scan) if args.beta_scan else None
+        summary = {
+            "sample": sample_name,
+            "sample_metadata": data.facts,
+            "files": [
+                {"source": info.source, "format": info.format, "entries": info.entries}
+                for info in data.used
+            ],
+            "skipped_files": [
+                {
+                    "source": info.source,
+                    "entries": info.entries,
+                    "reason": "unreadable during processing"
+                    if isinstance(info, SkippedChunk)
+                    else "no events",
+                }
+                for info in data.skipped
+            ],
+            "n_events": next(iter(cutflow.values())),
+            "n_selected": int(features.shape[0]),
+            "cutflow": [[step, count] for step, count in cutflow.items()],
             "features": names,
-            "standardizer_mean": result.standardizer.mean,
-            "standardizer_scale": result.standardizer.scale,
-            "run_ids": result.run_ids,
-            "state_dicts": [model.state_dict() for model in result.models],
-        },
-        staging / "models.pt",
-    )
-
-    options = {
-        key: (str(value) if isinstance(value, Path) else value)
-        for key, value in vars(args).items()
-    }
-    options["hidden"] = list(args.hidden)
-    options["beta_scan"] = list(args.beta_scan) if args.beta_scan else None
-    summary = {
-        "sample": sample_name,
-        "sample_metadata": data.facts,
-        "files": [
-            {"source": info.source, "format": info.format, "entries": info.entries}
-            for info in data.used
-        ],
-        "skipped_files": [
-            {
-                "source": info.source,
-                "entries": info.entries,
-                "reason": "unreadable during processing"
-                if isinstance(info, SkippedChunk)
-                else "no events",
-            }
-            for info in data.skipped
-        ],
-        "n_events": next(iter(cutflow.values())),
-        "n_selected": int(features.shape[0]),
-        "cutflow": [[step, count] for step, count in cutflow.items()],
-        "features": names,
-        "latent_dim": latent_dim,
-        "runs": config.runs,
-        "seeds": result.seeds,
-        "relevance": ranked.tolist(),
-        "relevance_mean": mean.tolist(),
-        "relevance_std": std.tolist(),
-        "relevance_threshold": args.relevance_threshold,
-        "n_relevant": n_relevant.tolist(),
-        "reference_run": result.run_ids[reference],
-        "final_loss": {
-            name: values[:, -1].tolist() for name, values in result.history.items()
-        },
-        "constraints": {
-            name: moments[name].to_dict(check_unit(name))
-            for name in check_names
-            if name in moments
-        },
-        "interpretation": interpretation,
-        "beta_scan": None
-        if scanned is None
-        else [
-            {
-                "beta": beta,
-                "relevance_mean": summarize_runs(values)[0].tolist(),
-                "relevance_std": summarize_runs(values)[1].tolist(),
-                "n_relevant": count_relevant(values, args.relevance_threshold).tolist(),
-            }
-            for beta, values in scanned.items()
-        ],
-        "config": {"options": options, "training": config.to_dict()},
-        "versions": package_versions(),
-    }
-    timing["outputs"] = time.perf_counter() - tick
-    timing["total"] = time.perf_counter() - start
-    summary["timing_seconds"] = timing
-    with open(staging / "summary.json", "w") as stream:
-        json.dump(summary, stream, indent=2)
-    summary["written"] = [str(p) for p in write_outputs(staging, outdir)]
+            "latent_dim": latent_dim,
+            "runs": config.runs,
+            "seeds": result.seeds,
+            "relevance": ranked.tolist(),
+            "relevance_mean": mean.tolist(),
+            "relevance_std": std.tolist(),
+            "relevance_threshold": args.relevance_threshold,
+            "n_relevant": n_relevant.tolist(),
+            "reference_run": result.run_ids[reference],
+            "final_loss": {
+                name: values[:, -1].tolist() for name, values in result.history.items()
+            },
+            "constraints": {
+                name: moments[name].to_dict(check_unit(name))
+                for name in check_names
+                if name in moments
+            },
+            "interpretation": interpretation,
+            "beta_scan": None
+            if scanned is None
+            else [
+                {
+                    "beta": beta,
+                    "relevance_mean": summarize_runs(values)[0].tolist(),
+                    "relevance_std": summarize_runs(values)[1].tolist(),
+                    "n_relevant": count_relevant(
+                        values, args.relevance_threshold
+                    ).tolist(),
+                }
+                for beta, values in scanned.items()
+            ],
+            "config": {"options": options, "training": config.to_dict()},
+            "versions": package_versions(),
+        }
+        timing["outputs"] = time.perf_counter() - tick
+        timing["total"] = time.perf_counter() - start
+        summary["timing_seconds"] = timing
+        with open(staging / "summary.json", "w") as stream:
+            json.dump(summary, stream, indent=2)
+        summary["written"] = [str(p) for p in write_outputs(staging, outdir)]
+    except BaseException:
+        # Interrupted or failed: drop the partial files, keep earlier outputs.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return summary, data, result
 
 
@@ -1363,8 +1415,12 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         return 0
-    if args.executor != "dask" and (args.scheduler or args.cluster):
-        parser.error("--scheduler and --cluster need --executor dask")
+    if args.executor != "dask" and (
+        args.scheduler or args.cluster or args.distribute_training
+    ):
+        parser.error(
+            "--scheduler, --cluster and --distribute-training need --executor dask"
+        )
 
     try:
         summary, _, _ = run_analysis(args, reporter)

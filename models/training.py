@@ -103,8 +103,12 @@ class TrainingResult:
 
     def _locate(self, run: int) -> tuple[EnsembleVAE, int]:
         position = self.run_ids.index(run)
-        per_model = self.models[0].runs
-        return self.models[position // per_model], position % per_model
+        for model in self.models:
+            if position < model.runs:
+                return model, position
+            position -= model.runs
+        msg = f"run {run} has no model"
+        raise IndexError(msg)
 
     def encode(self, features: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
         """Return the posterior means and widths of ``run`` for ``features``.
@@ -123,6 +127,36 @@ class TrainingResult:
                 mus.append(mu[index].numpy())
                 sigmas.append(torch.exp(0.5 * logvar[index]).numpy())
         return np.concatenate(mus), np.concatenate(sigmas)
+
+
+def merge_results(results: Sequence[TrainingResult]) -> TrainingResult:
+    """Join results of disjoint run batches trained on the same features.
+
+    Runs keep the order of ``results``; the standardization is the first
+    result's, which equals the others' because it depends on the features only.
+    """
+    first = results[0]
+    return TrainingResult(
+        config=first.config,
+        run_ids=[run for r in results for run in r.run_ids],
+        standardizer=first.standardizer,
+        models=[model for r in results for model in r.models],
+        relevance=np.concatenate([r.relevance for r in results]),
+        mu_mean=np.concatenate([r.mu_mean for r in results]),
+        mu_variance=np.concatenate([r.mu_variance for r in results]),
+        sigma_mean=np.concatenate([r.sigma_mean for r in results]),
+        history={
+            name: np.concatenate([r.history[name] for r in results])
+            for name in first.history
+        },
+    )
+
+
+def split_runs(run_ids: Sequence[int], n_batches: int) -> list[list[int]]:
+    """Split ``run_ids`` into at most ``n_batches`` contiguous batches."""
+    n_batches = max(1, min(n_batches, len(run_ids)))
+    batches = np.array_split(np.asarray(run_ids, dtype=int), n_batches)
+    return [[int(run) for run in batch] for batch in batches]
 
 
 def _to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -287,6 +321,8 @@ __all__ = [
     "TrainingDataError",
     "TrainingResult",
     "initial_model",
+    "merge_results",
+    "split_runs",
     "relevance_from_outputs",
     "train",
 ]

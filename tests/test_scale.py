@@ -18,12 +18,18 @@ def _summary(path):
 def summaries(tmp_path_factory, real_file):
     source = str(real_file("uproot-Zmumu.root"))
     results = {}
-    for executor in ("iterative", "futures", "dask"):
-        outdir = tmp_path_factory.mktemp(executor)
+    variants = {
+        "iterative": ["--executor", "iterative"],
+        "futures": ["--executor", "futures"],
+        "dask": ["--executor", "dask"],
+        "dask-training": ["--executor", "dask", "--distribute-training"],
+    }
+    for name, extra in variants.items():
+        outdir = tmp_path_factory.mktemp(name)
         options = ["--files", source, "--treename", "events", "--outdir", str(outdir)]
-        code = analysis.main([*options, *COMMON, "--executor", executor])
+        code = analysis.main([*options, *COMMON, "--no-interpretation", *extra])
         assert code == 0
-        results[executor] = _summary(outdir)
+        results[name] = _summary(outdir)
     return results
 
 
@@ -34,7 +40,7 @@ def test_executor_same_cutflow(summaries, executor):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", ["futures", "dask"])
+@pytest.mark.parametrize("executor", ["futures", "dask", "dask-training"])
 def test_executor_same_relevance(summaries, executor):
     assert summaries[executor]["relevance"] == summaries["iterative"]["relevance"]
 
