@@ -148,30 +148,56 @@ def book_histograms() -> dict[str, hist.Hist]:
     return booked
 
 
+def _components(vectors) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(
+        np.asarray(getattr(vectors, name), dtype=np.float64)
+        for name in ("px", "py", "pz", "E")
+    )
+
+
+def _transverse_momentum(px, py):
+    # vector's rho for Cartesian components.
+    return np.sqrt(px**2 + py**2)
+
+
+def _mass_squared(px, py, pz, energy):
+    # vector's tau2 for Cartesian components: t**2 - (x**2 + y**2 + z**2).
+    return energy**2 - (px**2 + py**2 + pz**2)
+
+
 def compute_checks(mu_minus, mu_plus, initial=None) -> dict[str, np.ndarray]:
     """Evaluate every check on flat arrays of the chosen pair.
 
-    ``mu_minus`` and ``mu_plus`` are ``Momentum4D`` arrays (GeV). The mass
-    squared is ``E**2 - px**2 - py**2 - pz**2`` in float64 (negative for a
-    spacelike vector, with vector's sign convention), and the invariant mass
-    is vector's ``mass`` of the sum. ``initial`` is the summed incoming
-    four-momentum or None.
+    ``mu_minus``, ``mu_plus`` and ``initial`` (the summed incoming
+    four-momentum, or None) are flat four-momenta in GeV: ``Momentum4D``
+    arrays or :class:`processors.layouts.FourMomenta`. The mass squared is
+    ``E**2 - px**2 - py**2 - pz**2`` in float64, negative for a spacelike
+    vector, and the invariant mass is ``copysign(sqrt(|m**2|), m**2)``, with
+    vector's sign convention. The formulas are vector's for Cartesian
+    components (vector 1.9), written with numpy on the columns, so they give
+    the same float64 values as vector's ``pt``, ``mass2`` and ``mass``
+    without the cost of a call on awkward arrays.
     """
-    pair = mu_minus + mu_plus
-    pt_minus = np.asarray(mu_minus.pt)
-    pt_plus = np.asarray(mu_plus.pt)
+    minus = _components(mu_minus)
+    plus = _components(mu_plus)
+    px, py, pz, energy = (a + b for a, b in zip(minus, plus))
+    pt_minus = _transverse_momentum(minus[0], minus[1])
+    pt_plus = _transverse_momentum(plus[0], plus[1])
     pt_total = pt_minus + pt_plus
+    pair_mass_squared = _mass_squared(px, py, pz, energy)
     with np.errstate(invalid="ignore", divide="ignore"):
         asymmetry = np.where(pt_total > 0, (pt_minus - pt_plus) / pt_total, np.nan)
     values = {
-        "px_sum": np.asarray(pair.px),
-        "py_sum": np.asarray(pair.py),
-        "pz_sum": np.asarray(pair.pz),
-        "E_sum": np.asarray(pair.E),
-        "m2_mu-": np.asarray(mu_minus.mass2),
-        "m2_mu+": np.asarray(mu_plus.mass2),
-        "m_mumu": np.asarray(pair.mass),
-        "pt_mumu": np.asarray(pair.pt),
+        "px_sum": px,
+        "py_sum": py,
+        "pz_sum": pz,
+        "E_sum": energy,
+        "m2_mu-": _mass_squared(*minus),
+        "m2_mu+": _mass_squared(*plus),
+        "m_mumu": np.copysign(
+            np.sqrt(np.abs(pair_mass_squared)), pair_mass_squared
+        ),
+        "pt_mumu": _transverse_momentum(px, py),
         "pt_asymmetry": asymmetry,
     }
     if initial is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import awkward as ak
 import numpy as np
 from coffea import processor
 
@@ -55,18 +54,19 @@ class DimuonProcessor(processor.ProcessorABC):
         )
 
         muons = read_muon_columns(events, layout)
-        pt = ak.to_numpy(muons.momenta().pt)
-        pair = leading_pair_indices(pt, muons.charge, muons.counts)
+        pair = leading_pair_indices(muons.pt, muons.charge, muons.counts)
         paired = pair.has_opposite_pair
-        minus_index = pair.minus[paired]
-        plus_index = pair.plus[paired]
-        features = feature_matrix(
-            muons.momenta(minus_index), muons.momenta(plus_index), self.feature_set
-        )
+        # One call converts both muons of every pair: the mu- first.
+        n_pairs = int(np.count_nonzero(paired))
+        chosen = np.concatenate([pair.minus[paired], pair.plus[paired]])
+        both = muons.four_momenta(chosen)
+        mu_minus = both[:n_pairs]
+        mu_plus = both[n_pairs:]
+        features = feature_matrix(mu_minus, mu_plus, self.feature_set)
         finite = np.isfinite(features).all(axis=1)
 
-        mu_minus = muons.momenta(minus_index[finite])
-        mu_plus = muons.momenta(plus_index[finite])
+        mu_minus = mu_minus[finite]
+        mu_plus = mu_plus[finite]
         initial = read_initial_state(events, layout)
         if initial is not None:
             initial = initial[paired][finite]
@@ -85,7 +85,7 @@ class DimuonProcessor(processor.ProcessorABC):
                 (
                     len(events),
                     int(np.count_nonzero(pair.has_two_muons)),
-                    int(np.count_nonzero(paired)),
+                    n_pairs,
                     int(np.count_nonzero(finite)),
                 ),
             )

@@ -36,15 +36,15 @@ def feature_names(feature_set: str) -> tuple[str, ...]:
 def feature_matrix(mu_minus, mu_plus, feature_set: str) -> np.ndarray:
     """Stack the pair's components into an ``(n_events, n_features)`` array.
 
-    ``mu_minus`` and ``mu_plus`` are flat arrays of ``Momentum4D`` records
-    without missing entries. The result is float64 in the order of
-    :data:`FEATURE_SETS`.
+    ``mu_minus`` and ``mu_plus`` are flat four-momenta without missing
+    entries: ``Momentum4D`` arrays or :class:`processors.layouts.FourMomenta`.
+    The result is float64 in the order of :data:`FEATURE_SETS`.
     """
     columns = []
     for name in feature_names(feature_set):
         component, muon = name.split("_")
         source = mu_minus if muon == "mu-" else mu_plus
-        columns.append(np.asarray(source[component], dtype=np.float64))
+        columns.append(np.asarray(getattr(source, component), dtype=np.float64))
     if not columns[0].size:
         return np.empty((0, len(columns)), dtype=np.float64)
     return np.column_stack(columns)

@@ -29,9 +29,63 @@ class PairSelection:
     has_opposite_pair: np.ndarray
 
 
-def _leading(muons):
-    index = ak.argmax(muons.pt, axis=1, keepdims=True)
-    return ak.firsts(muons[index])
+@dataclass
+class PairIndices:
+    """The chosen pair of each event as positions in flat muon columns.
+
+    ``minus`` and ``plus`` hold, per event, the flat index of the chosen mu-
+    and mu+, or -1 where the event has no muon of that charge. The masks have
+    one entry per event.
+    """
+
+    minus: np.ndarray
+    plus: np.ndarray
+    has_two_muons: np.ndarray
+    has_opposite_pair: np.ndarray
+
+
+def leading_pair_indices(pt, charge, counts) -> PairIndices:
+    """Choose the leading-pT mu- and mu+ of each event from flat columns.
+
+    ``pt`` (GeV) and ``charge`` have one entry per muon in event order, and
+    ``counts`` the number of muons of each event, as in
+    :class:`processors.layouts.MuonColumns`.
+    """
+    pt = np.asarray(pt)
+    charge = np.asarray(charge)
+    counts = np.asarray(counts)
+    n_events = len(counts)
+    event_index = np.repeat(np.arange(n_events), counts)
+
+    # One list per event of the mu- candidates, then one per event of the mu+
+    # candidates, each in stored order. ak.argmax keeps the first of equal
+    # maxima, as on a list masked by charge, and gives -1 for an empty list.
+    negative = np.flatnonzero(charge < 0)
+    positive = np.flatnonzero(charge > 0)
+    candidates = np.concatenate([negative, positive])
+    groups = np.concatenate([event_index[negative], event_index[positive] + n_events])
+    per_group = np.bincount(groups, minlength=2 * n_events)
+    jagged = ak.unflatten(pt[candidates], per_group)
+    local = ak.to_numpy(ak.argmax(jagged, axis=1, mask_identity=False))
+    if len(candidates):
+        starts = np.cumsum(per_group) - per_group
+        # An empty list points past its start; np.where drops it.
+        position = np.minimum(starts + local, len(candidates) - 1)
+        local = np.where(local >= 0, candidates[position], -1)
+    minus = local[:n_events].astype(np.int64)
+    plus = local[n_events:].astype(np.int64)
+    return PairIndices(
+        minus=minus,
+        plus=plus,
+        has_two_muons=counts >= 2,
+        has_opposite_pair=(minus >= 0) & (plus >= 0),
+    )
+
+
+def _take(flat, index):
+    """Pick ``flat[index]`` per event, with None where ``index`` is -1."""
+    layout = ak.contents.IndexedOptionArray(ak.index.Index64(index), flat.layout)
+    return ak.Array(layout, behavior=flat.behavior)
 
 
 def select_pair(muons) -> PairSelection:
@@ -40,15 +94,14 @@ def select_pair(muons) -> PairSelection:
     ``muons`` is a jagged array of ``Momentum4D`` records with a ``charge``
     field, as returned by :func:`processors.layouts.read_muons`.
     """
-    n_muons = ak.to_numpy(ak.num(muons, axis=1))
-    negative = muons[muons.charge < 0]
-    positive = muons[muons.charge > 0]
-    has_pair = ak.to_numpy(
-        (ak.num(negative, axis=1) > 0) & (ak.num(positive, axis=1) > 0)
+    counts = ak.to_numpy(ak.num(muons, axis=1))
+    flat = ak.flatten(muons, axis=1)
+    pair = leading_pair_indices(
+        ak.to_numpy(flat.pt), ak.to_numpy(flat.charge), counts
     )
     return PairSelection(
-        mu_minus=_leading(negative),
-        mu_plus=_leading(positive),
-        has_two_muons=n_muons >= 2,
-        has_opposite_pair=has_pair,
+        mu_minus=_take(flat, pair.minus),
+        mu_plus=_take(flat, pair.plus),
+        has_two_muons=pair.has_two_muons,
+        has_opposite_pair=pair.has_opposite_pair,
     )
