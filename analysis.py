@@ -38,6 +38,15 @@ VERSIONED_PACKAGES = (
 )
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show an option's default in its help unless the default is None."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class UsageError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
@@ -71,6 +80,30 @@ def parse_betas(text: str) -> tuple[float, ...]:
     return values
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"expected a positive number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not np.isfinite(value) or value <= 0:
+        msg = f"expected a positive number, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"expected a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not np.isfinite(value):
+        msg = f"expected a finite number, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -90,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Train VAEs on dimuon events and rank their latent directions by "
             "relevance to find the constraints of the data."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("input")
     data.add_argument(
@@ -149,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proc.add_argument(
         "--scheduler-timeout",
-        type=float,
+        type=positive_float,
         default=10.0,
         help="seconds to wait for the dask scheduler",
     )
@@ -209,16 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument("--epochs", type=positive_int, default=30, help="epochs per run")
     model.add_argument(
-        "--beta", type=float, default=0.1, help="weight of the KL term in the loss"
+        "--beta",
+        type=positive_float,
+        default=0.1,
+        help="weight of the KL term in the loss",
     )
-    model.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    model.add_argument(
+        "--lr", type=positive_float, default=1e-3, help="Adam learning rate"
+    )
     model.add_argument(
         "--batch-size", type=positive_int, default=256, help="events per minibatch"
     )
     model.add_argument(
         "--hidden",
         type=parse_hidden,
-        default=(64, 64),
+        default="64,64",
         help="hidden widths of the encoder, mirrored by the decoder; 'linear' "
         "for a linear VAE",
     )
@@ -235,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--relevance-threshold",
-        type=float,
+        type=finite_float,
         default=1.0,
         help="a latent counts as relevant when its relevance exceeds this",
     )
@@ -429,6 +467,28 @@ def open_executor(args, reporter):
         yield setup
 
 
+# Relative drop of the mean loss over the last epochs above which training
+# is reported as unconverged.
+CONVERGENCE_TOLERANCE = 0.01
+CONVERGENCE_EPOCHS = 5
+
+
+def warn_if_unconverged(result, reporter) -> None:
+    """Warn when the loss still fell by more than 1% over the last 5 epochs."""
+    loss = result.history["loss"].mean(axis=0)
+    if len(loss) <= CONVERGENCE_EPOCHS:
+        return
+    before, last = loss[-CONVERGENCE_EPOCHS - 1], loss[-1]
+    drop = (before - last) / abs(before) if before else 0.0
+    if drop > CONVERGENCE_TOLERANCE:
+        reporter.warn(
+            f"the mean loss fell by {100 * drop:.1f}% over the last "
+            f"{CONVERGENCE_EPOCHS} epochs ({before:.3f} to {last:.3f}): training "
+            "has not converged and the relevant-latent counts may still change; "
+            "consider more --epochs"
+        )
+
+
 def _train_batch(features, config, run_ids):
     from models.training import train
 
@@ -480,11 +540,11 @@ def run_processor(runnable, used, args, feature_set, reporter, setup):
     quiet = contextlib.redirect_stdout(io.StringIO()) if args.no_progress else None
     runner = make_runner(args, setup.executor)
     with quiet or contextlib.nullcontext():
-        chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
         try:
+            chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
             output = runner.run(chunks, DimuonProcessor(feature_set))
         except Exception as error:
-            msg = f"processing failed: {error}"
+            msg = f"processing failed: {type(error).__name__}: {error}"
             raise ProcessingError(msg) from error
     output = output["out"]
     processed = set()
@@ -537,9 +597,67 @@ def typical_run(relevance: np.ndarray) -> int:
     return int(np.argmin(distance))
 
 
+OUTPUT_NAMES = (
+    "summary.json",
+    "histograms.root",
+    "relevance.png",
+    "latent_grid.png",
+    "constraints.png",
+    "mass.png",
+    "beta_scan.png",
+    "report.md",
+    "models.pt",
+)
+
+
+def staging_folder(outdir: Path) -> Path:
+    """Return the temporary folder, inside ``outdir``, that outputs go to first.
+
+    Keeping it inside ``outdir`` puts it on the same filesystem, so the final
+    renames are atomic.
+    """
+    return outdir / f".partial-{os.getpid()}"
+
+
+def check_outdir(outdir: Path) -> None:
+    """Check that ``outdir`` can be created and written, without creating it.
+
+    Raises :class:`~samples.errors.InputError` before any work is done, so an
+    unusable folder does not cost a full run.
+    """
+    from samples.errors import InputError
+
+    if outdir.exists() and not outdir.is_dir():
+        msg = f"--outdir {outdir} is an existing file, not a folder"
+        raise InputError(msg)
+    existing = outdir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        msg = f"--outdir {outdir} is inside {existing}, which is a file"
+        raise InputError(msg)
+    # Create and remove a folder where the outputs will go: nothing is left
+    # behind if the run fails before writing them.
+    probe = existing / f".probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as error:
+        msg = f"cannot write to the output folder {outdir}: {error.strerror}"
+        raise InputError(msg) from error
+
+
 def write_outputs(staging: Path, outdir: Path) -> list[Path]:
-    """Move every file from ``staging`` into ``outdir``, replacing old ones."""
-    outdir.mkdir(parents=True, exist_ok=True)
+    """Move every file from ``staging`` into ``outdir``, replacing old ones.
+
+    Outputs of an earlier run that this run did not produce (a constraint
+    plot after a toy run, say) are removed, so the folder describes one run.
+    """
+    produced = {path.name for path in staging.iterdir()}
+    for name in OUTPUT_NAMES:
+        stale = outdir / name
+        if name not in produced and stale.is_file():
+            stale.unlink()
     written = []
     for path in sorted(staging.iterdir()):
         target = outdir / path.name
@@ -726,13 +844,17 @@ def run_analysis(args, reporter):
     import uproot
 
     from models.relevance import count_relevant, sort_decreasing, summarize_runs
-    from models.training import TrainingConfig
+    from models.training import TrainingConfig, TrainingDataError
     from processors import plots
     from processors.constraints import check_unit
     from processors.histograms import latent_feature_histograms, relevance_histograms
 
     timing = {}
     start = time.perf_counter()
+    planned = args.outdir or Path("results") / (
+        "user-files" if args.files else (args.sample or DEFAULT_SAMPLE)
+    )
+    check_outdir(planned)
     with open_executor(args, reporter) as setup:
         data = load_events(args, reporter, setup)
         timing["events"] = time.perf_counter() - start
@@ -755,8 +877,13 @@ def run_analysis(args, reporter):
         )
         latent_dim = config.latent_dim
         tick = time.perf_counter()
-        result = train_runs(features, config, args, setup, reporter)
+        try:
+            result = train_runs(features, config, args, setup, reporter)
+        except TrainingDataError as error:
+            steps = ", ".join(f"{step} {count}" for step, count in cutflow.items())
+            raise TrainingDataError(f"{error} Cutflow: {steps}.") from None
         timing["training"] = time.perf_counter() - tick
+        warn_if_unconverged(result, reporter)
 
     tick = time.perf_counter()
     relevance = result.relevance
@@ -781,9 +908,8 @@ def run_analysis(args, reporter):
         timing["beta scan"] = time.perf_counter() - tick
     tick = time.perf_counter()
 
-    outdir_parent = outdir.resolve().parent
-    outdir_parent.mkdir(parents=True, exist_ok=True)
-    staging = outdir_parent / f".{outdir.name}.partial-{os.getpid()}"
+    outdir.mkdir(parents=True, exist_ok=True)
+    staging = staging_folder(outdir)
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
@@ -942,7 +1068,7 @@ def report(summary: dict, reporter: Reporter) -> None:
     )
     say(
         f"relevant latents (relevance > {summary['relevance_threshold']:g}): "
-        f"{distribution}"
+        f"{distribution}; most common count {int(np.argmax(counts))}"
     )
     interpretation = summary.get("interpretation")
     if interpretation:
@@ -1058,20 +1184,31 @@ def build_reproduce_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="analysis.py reproduce",
         description="Rerun the experiments of arXiv:2504.05174 and write a report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--quick",
         action="store_true",
         help="4 runs of 20 epochs per experiment instead of the paper's settings",
     )
-    parser.add_argument("--epochs", type=positive_int, default=30)
-    parser.add_argument("--outdir", type=Path, default=Path("results") / "reproduce")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=30,
+        help="epochs per run with the paper's settings",
+    )
+    parser.add_argument(
+        "--outdir",
+        type=Path,
+        default=Path("results") / "reproduce",
+        help="folder of the report and of one subfolder per experiment",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument(
         "--only",
         nargs="+",
         metavar="NAME",
+        choices=[e["name"] for e in EXPERIMENTS],
         help="run only these experiments: " + ", ".join(e["name"] for e in EXPERIMENTS),
     )
     return parser

@@ -17,6 +17,29 @@ from models.relevance import sort_decreasing, summarize_runs
 STYLE = mplhep.style.ROOT
 
 
+def _populated_range(h):
+    """Return the x range of the non-empty bins of 1D histogram ``h``, or None."""
+    values = h.values()
+    filled = np.flatnonzero(values > 0)
+    if not filled.size:
+        return None
+    edges = h.axes[0].edges
+    low, high = edges[filled[0]], edges[filled[-1] + 1]
+    pad = 0.05 * (high - low) or 0.5 * (edges[1] - edges[0])
+    return low - pad, high + pad
+
+
+def _flow_note(h) -> str:
+    flow = h.values(flow=True)
+    under, over = flow[0], flow[-1]
+    parts = []
+    if under:
+        parts.append(f"underflow {under:.0f}")
+    if over:
+        parts.append(f"overflow {over:.0f}")
+    return ", ".join(parts)
+
+
 def _label(ax, text: str) -> None:
     ax.text(0.02, 1.01, text, transform=ax.transAxes, fontsize="small", va="bottom")
 
@@ -33,8 +56,16 @@ def plot_relevance(
     ranks = np.arange(1, ranked.shape[1] + 1)
     with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=(8, 6))
-        for row in ranked:
-            ax.plot(ranks, row, color="0.75", marker=".", lw=0.8, zorder=1)
+        for i, row in enumerate(ranked):
+            ax.plot(
+                ranks,
+                row,
+                color="0.75",
+                marker=".",
+                lw=0.8,
+                zorder=1,
+                label="single runs" if i == 0 else None,
+            )
         ax.errorbar(
             ranks,
             mean,
@@ -50,7 +81,7 @@ def plot_relevance(
         ax.set_xticks(ranks)
         ax.set_xlabel("latent, by decreasing relevance")
         ax.set_ylabel(r"relevance = std($\mu$) / mean($\sigma$)")
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="lower left", fontsize="small")
         _label(ax, title)
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
@@ -79,7 +110,7 @@ def plot_latent_grid(histograms: dict, feature_names, relevance_row, path, title
                 mplhep.hist2dplot(histograms[(rank, name)], ax=ax, cbar=False, cmin=1)
                 ax.set_xlabel(name if rank == n_rows - 1 else "", fontsize=9)
                 ax.set_ylabel(
-                    rf"$\mu_{{{rank + 1}}}$ ({relevance_row[rank]:.2g})"
+                    rf"$\mu_{{{rank + 1}}}$, rel. {relevance_row[rank]:.2g}"
                     if column == 0
                     else "",
                     fontsize=9,
@@ -106,7 +137,15 @@ def plot_constraints(histograms: dict, names, path, title) -> None:
             h = histograms[name]
             mplhep.histplot(h, ax=ax, histtype="fill", alpha=0.6)
             ax.set_xlabel(h.axes[0].label, fontsize=10)
-            ax.set_ylabel("events", fontsize=10)
+            ax.set_ylabel(f"events / {h.axes[0].widths[0]:g}", fontsize=10)
+            shown = _populated_range(h)
+            if shown is not None:
+                ax.set_xlim(*shown)
+            note = _flow_note(h)
+            if note:
+                ax.text(
+                    0.98, 0.95, note, transform=ax.transAxes, ha="right", fontsize=8
+                )
             if h.values().sum() > 0:
                 ax.set_yscale("log")
             ax.tick_params(labelsize=8)
@@ -123,7 +162,10 @@ def plot_mass(histogram, path, title) -> None:
         fig, ax = plt.subplots(figsize=(8, 6))
         mplhep.histplot(histogram, ax=ax, histtype="errorbar", color="k", label=title)
         ax.set_xlabel(histogram.axes[0].label)
-        ax.set_ylabel("events / bin")
+        ax.set_ylabel(f"events / {histogram.axes[0].widths[0]:g} GeV")
+        shown = _populated_range(histogram)
+        if shown is not None:
+            ax.set_xlim(max(shown[0], histogram.axes[0].edges[0]), shown[1])
         ax.legend(fontsize="small")
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)

@@ -22,5 +22,14 @@ def cache_dir(subdir: str | None = None) -> Path:
         path = Path(xdg) / "latent-symmetries"
     if subdir:
         path = path / subdir
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        from samples.errors import InputError
+
+        msg = (
+            f"cannot create the cache folder {path}: {error.strerror}. Set "
+            f"{CACHE_ENV} to a writable folder."
+        )
+        raise InputError(msg) from error
     return path

@@ -38,12 +38,16 @@ class FileInfo:
 
 
 def _open_tree(path: Path, treename: str):
+    if path.stat().st_size == 0:
+        msg = f"input file is empty: {path}"
+        raise InputError(msg)
     try:
         root_file = uproot.open(path)
     except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         msg = (
-            f"cannot open {path}: not a readable ROOT file and not an LHE file "
-            f"({type(error).__name__}: {error})"
+            f"cannot open {path}: not a readable ROOT file (truncated or "
+            f"corrupt?) and not an LHE file: {reason}"
         )
         raise InputError(msg) from error
     try:
@@ -64,7 +68,11 @@ def _open_tree(path: Path, treename: str):
         msg = f"cannot read tree {treename!r} in {path}: {error}"
         raise InputError(msg) from error
     if not isinstance(tree, uproot.TTree):
-        msg = f"{treename!r} in {path} is a {type(tree).__name__}, not a TTree"
+        kind = "an RNTuple" if "RNTuple" in type(tree).__name__ else "not a TTree"
+        msg = (
+            f"{treename!r} in {path} is {kind}; the processor reads TTrees only "
+            "(write the file with uproot's mktree, or convert it to a TTree)"
+        )
         raise InputError(msg)
     return tree
 

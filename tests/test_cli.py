@@ -142,8 +142,9 @@ def test_full_plots_are_png(real_file, completed_runs):
 def test_full_no_staging_left(real_file, completed_runs):
     _, outdir = full_run(real_file, completed_runs)
 
-    leftovers = [p.name for p in outdir.parent.iterdir() if "partial" in p.name]
-    assert leftovers == []
+    for folder in (outdir, outdir.parent):
+        leftovers = [p.name for p in folder.iterdir() if "partial" in p.name]
+        assert leftovers == [], folder
 
 
 def test_summary_counts(real_file, completed_runs):
@@ -393,7 +394,8 @@ def test_corrupt_file(tmp_path, capsys):
 
     assert code == 2
     assert re.search(
-        r"cannot open .*corrupt\.root: not a readable ROOT file and not an LHE file",
+        r"cannot open .*corrupt\.root: not a readable ROOT file .* and not an "
+        r"LHE file",
         stderr,
     )
     assert not (tmp_path / "out").exists()
@@ -580,3 +582,76 @@ def test_constant_feature_trains(real_file, tmp_path):
     assert np.isfinite(summary["final_loss"]["loss"]).all()
     assert summary["constraints"]["pz_sum"]["max"] == 0.0
     assert summary["constraints"]["pz_sum"]["min"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--lr", "-1"),
+        ("--lr", "nan"),
+        ("--beta", "0"),
+        ("--relevance-threshold", "nan"),
+    ],
+)
+def test_invalid_number_rejected(option, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        analysis.main([option, value])
+    assert stop.value.code == 2
+    assert f"argument {option}" in capsys.readouterr().err
+
+
+def test_outdir_is_file(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+
+    code = run_main("--sample", "toy-square", "--outdir", taken)
+    stderr = capsys.readouterr().err
+
+    assert code == 2
+    assert re.search(r"--outdir .*taken is an existing file", stderr)
+    assert taken.read_text() == "not a folder"
+
+
+def test_unwritable_cache(real_file, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("LATENT_SYMMETRIES_CACHE", str(blocker))
+
+    code = run_main("--sample", "madgraph-dy-7tev", "--outdir", tmp_path / "out")
+    stderr = capsys.readouterr().err
+
+    assert code == 2
+    assert "cannot create the cache folder" in stderr
+    assert "LATENT_SYMMETRIES_CACHE" in stderr
+
+
+def test_reproduce_unknown_experiment(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        analysis.main(["reproduce", "--only", "bogus", "--outdir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_outputs_removed(tmp_path):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "constraints.png").write_bytes(b"old")
+    (outdir / "notes.txt").write_text("mine")
+
+    code = run_main(
+        "--sample",
+        "toy-square",
+        "--runs",
+        "1",
+        "--epochs",
+        "1",
+        "--outdir",
+        outdir,
+        "--no-interpretation",
+    )
+
+    assert code == 0
+    assert not (outdir / "constraints.png").exists()
+    assert (outdir / "notes.txt").read_text() == "mine"
+    assert (outdir / "summary.json").exists()
