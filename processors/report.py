@@ -39,11 +39,12 @@ def correlation_table(latents: np.ndarray, targets: dict[str, np.ndarray]) -> di
     """Pearson r and monotonic-fit R^2 of each latent column against each target.
 
     ``latents`` is ``(n_events, k)``. Returns ``{"pearson": (k, t) array,
-    "monotonic_r2": (k, t) array, "targets": names}``.
+    "monotonic_r2": (k, t) array, "targets": names}``; an entry is NaN
+    where the latent or the target is constant.
     """
     names = list(targets)
-    pearson = np.zeros((latents.shape[1], len(names)))
-    monotonic = np.zeros_like(pearson)
+    pearson = np.full((latents.shape[1], len(names)), np.nan)
+    monotonic = np.full_like(pearson, np.nan)
     for i in range(latents.shape[1]):
         for j, name in enumerate(names):
             x = np.asarray(targets[name], dtype=np.float64)
@@ -61,8 +62,8 @@ def one_to_one_match(table: dict, threshold: float = 0.9) -> bool:
     A latent matches a target when ``|r| >= threshold`` or the monotonic-fit
     R^2 is at least ``threshold``; every latent must match a different target.
     """
-    strong = (np.abs(table["pearson"]) >= threshold) | (
-        table["monotonic_r2"] >= threshold
+    strong = (np.nan_to_num(np.abs(table["pearson"])) >= threshold) | (
+        np.nan_to_num(table["monotonic_r2"]) >= threshold
     )
     n_latents, n_targets = strong.shape
     if n_latents > n_targets:
@@ -153,6 +154,13 @@ def plot_latents_vs_targets(
         fig.suptitle(title, fontsize=12)
         fig.savefig(path, dpi=80)
         plt.close(fig)
+
+
+def correlation_cell(pearson: float, monotonic: float) -> str:
+    """Format a Pearson r and monotonic-fit R^2 pair; n/a for a constant target."""
+    if np.isnan(pearson):
+        return "n/a"
+    return f"{pearson:+.2f} / {monotonic:.2f}"
 
 
 def relevance_cell(relevance: np.ndarray) -> str:
