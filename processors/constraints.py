@@ -102,6 +102,10 @@ class CheckMoments:
         return float(sum(part[1] for part in self._ordered()))
 
     @property
+    def sumsq(self) -> float:
+        return float(sum(part[2] for part in self._ordered()))
+
+    @property
     def minimum(self) -> float:
         return min((part[3] for part in self._ordered()), default=np.inf)
 
