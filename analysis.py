@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--list-samples", action="store_true", help="list the samples and exit"
     )
     data.add_argument(
+        "--max-train-events",
+        type=positive_int,
+        default=None,
+        help="train on at most this many selected events, a uniform subsample "
+        "seeded by --seed; histograms still use every event",
+    )
+    data.add_argument(
         "--max-events",
         type=positive_int,
         default=None,
@@ -542,7 +549,10 @@ def run_processor(runnable, used, args, feature_set, reporter, setup):
     with quiet or contextlib.nullcontext():
         try:
             chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
-            output = runner.run(chunks, DimuonProcessor(feature_set))
+            total = sum(c.entrystop - c.entrystart for c in chunks)
+            fraction = keep_fraction(args.max_train_events, total)
+            processor = DimuonProcessor(feature_set, fraction, args.seed)
+            output = runner.run(chunks, processor)
         except Exception as error:
             msg = f"processing failed: {type(error).__name__}: {error}"
             raise ProcessingError(msg) from error
@@ -570,6 +580,7 @@ def collect(output, used, feature_set):
     histograms = book_histograms()
     moments = {}
     chunks = {}
+    sample_keys = {}
     for dataset_output in output.values():
         for step, count in dataset_output["cutflow"].items():
             cutflow[step] += count
@@ -578,10 +589,44 @@ def collect(output, used, feature_set):
         for name, m in dataset_output["moments"].items():
             moments[name] = moments[name] + m if name in moments else m
         chunks.update(dataset_output["features"])
-    features = order_features(chunks, [info.path for info in used])
+        sample_keys.update(dataset_output.get("sample_keys", {}))
+    order = [info.path for info in used]
+    features = order_features(chunks, order)
     if features.size == 0:
         features = empty_features(feature_set)
-    return cutflow, histograms, moments, features
+    keys = order_features(
+        {k: v[:, np.newaxis] for k, v in sample_keys.items()}, order
+    ).reshape(-1)
+    return cutflow, histograms, moments, features, keys
+
+
+# The processor keeps about twice the cap, so that the cap's smallest keys are
+# all present unless fewer than half of the events are selected.
+# NOTE: when fewer than half are selected, training gets fewer rows than the
+# cap (still a uniform subsample); summary.json reports the count as n_train.
+OVERSAMPLING = 2.0
+
+
+def keep_fraction(max_train_events, n_events: int) -> float:
+    """Return the share of events the processor hands on for training."""
+    if max_train_events is None or n_events == 0:
+        return 1.0
+    return min(1.0, OVERSAMPLING * max_train_events / n_events)
+
+
+def cap_training_events(features, keys, max_train_events, seed):
+    """Keep at most ``max_train_events`` rows, a uniform seeded subsample.
+
+    ``keys`` are the processor's per-event uniform keys (empty when it kept
+    every row, in which case keys are drawn here from ``seed``). Rows keep
+    their file and entry order.
+    """
+    if max_train_events is None or len(features) <= max_train_events:
+        return features
+    if len(keys) != len(features):
+        keys = np.random.default_rng(seed).random(len(features))
+    chosen = np.sort(np.argpartition(keys, max_train_events - 1)[:max_train_events])
+    return features[chosen]
 
 
 def root_key(name: str) -> str:
@@ -706,6 +751,10 @@ def load_toy(sample, args) -> EventData:
         "events generated": len(features),
         "finite features": int(finite.sum()),
     }
+    features = cap_training_events(
+        features[finite], np.empty(0), args.max_train_events, args.seed
+    )
+    finite = np.ones(len(features), dtype=bool)
     return EventData(
         sample=sample.name,
         facts=sample.metadata(),
@@ -747,7 +796,8 @@ def load_events(args, reporter, setup) -> EventData:
             f"{chunk.filename}: the file could not be read"
         )
     expected = sum(c.entrystop - c.entrystart for c in chunks if c not in missing)
-    cutflow, histograms, moments, features = collect(output, used, feature_set)
+    cutflow, histograms, moments, features, keys = collect(output, used, feature_set)
+    features = cap_training_events(features, keys, args.max_train_events, args.seed)
     if cutflow["events read"] != expected:
         msg = (
             f"the processor read {cutflow['events read']} events but the chunks "
@@ -996,7 +1046,9 @@ def run_analysis(args, reporter):
                 for info in data.skipped
             ],
             "n_events": next(iter(cutflow.values())),
-            "n_selected": int(features.shape[0]),
+            "n_selected": int(cutflow.get("finite features", features.shape[0])),
+            "n_train": int(features.shape[0]),
+            "max_train_events": args.max_train_events,
             "cutflow": [[step, count] for step, count in cutflow.items()],
             "features": names,
             "latent_dim": latent_dim,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 from coffea import processor
 
@@ -42,9 +44,13 @@ class DimuonProcessor(processor.ProcessorABC):
         in entry order, so the caller can put chunks back in file order.
     """
 
-    def __init__(self, feature_set: str = "p4"):
+    def __init__(
+        self, feature_set: str = "p4", keep_fraction: float = 1.0, seed: int = 0
+    ):
         self.feature_set = feature_set
         self.features = feature_names(feature_set)
+        self.keep_fraction = keep_fraction
+        self.seed = seed
 
     def process(self, events):
         dataset = events.metadata["dataset"]
@@ -95,8 +101,28 @@ class DimuonProcessor(processor.ProcessorABC):
                 "cutflow": cutflow,
                 "histograms": histograms,
                 "moments": moments,
-                "features": {key: features[finite]},
+                **self._kept_rows(events, key, paired, finite, features[finite]),
             }
+        }
+
+    def _kept_rows(self, events, key, paired, finite, features):
+        """Return the feature rows handed on, with their sampling keys if sampled.
+
+        With ``keep_fraction < 1`` every event gets a uniform key from a
+        generator seeded by ``(seed, file, entrystart)``, so the key depends on
+        the event alone and not on the executor, and only rows with a key
+        below ``keep_fraction`` are kept. The caller then keeps the rows with
+        the smallest keys, which is a uniform seeded subsample.
+        """
+        if self.keep_fraction >= 1.0:
+            return {"features": {key: features}}
+        name_hash = zlib.crc32(str(key[0]).encode())
+        generator = np.random.default_rng([self.seed, name_hash, key[1]])
+        sample_keys = generator.random(len(events))[paired][finite]
+        kept = sample_keys < self.keep_fraction
+        return {
+            "features": {key: features[kept]},
+            "sample_keys": {key: sample_keys[kept]},
         }
 
     def postprocess(self, accumulator):

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 import analysis
@@ -80,3 +81,45 @@ def test_scheduler_needs_dask(capsys):
         analysis.main(["--scheduler", "tcp://127.0.0.1:1"])
     assert stop.value.code == 2
     assert "need --executor dask" in capsys.readouterr().err
+
+
+def test_cap_keeps_smallest_keys():
+    features = np.arange(20, dtype=float).reshape(10, 2)
+    keys = np.array([0.9, 0.1, 0.5, 0.3, 0.8, 0.2, 0.7, 0.6, 0.4, 0.05])
+
+    capped = analysis.cap_training_events(features, keys, 3, seed=0)
+
+    np.testing.assert_array_equal(capped[:, 0], [2.0, 10.0, 18.0])
+
+
+def test_cap_leaves_small_input():
+    features = np.ones((4, 2))
+    capped = analysis.cap_training_events(features, np.empty(0), 10, seed=0)
+    assert capped.shape == (4, 2)
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory, real_file):
+    source = str(real_file("uproot-Zmumu.root"))
+    results = {}
+    for executor in ("iterative", "dask"):
+        outdir = tmp_path_factory.mktemp(f"capped-{executor}")
+        options = ["--files", source, "--treename", "events", "--outdir", str(outdir)]
+        extra = ["--executor", executor, "--max-train-events", "1000"]
+        code = analysis.main([*options, *COMMON, "--no-interpretation", *extra])
+        assert code == 0
+        results[executor] = _summary(outdir)
+    return results
+
+
+@pytest.mark.slow
+def test_capped_training_count(capped):
+    assert capped["iterative"]["n_train"] == 1000
+    assert capped["iterative"]["n_selected"] == 2147
+    assert capped["iterative"]["max_train_events"] == 1000
+
+
+@pytest.mark.slow
+def test_capped_same_on_dask(capped):
+    assert capped["dask"]["relevance"] == capped["iterative"]["relevance"]
+    assert capped["dask"]["n_train"] == 1000
