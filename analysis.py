@@ -536,9 +536,10 @@ def train_runs(features, config, args, setup, reporter):
 
 
 def run_processor(runnable, used, args, feature_set, reporter, setup):
-    """Run the processor over the chunks; return ``(output, chunks, missing)``.
+    """Run the processor over the chunks; return ``(output, read, missing)``.
 
-    ``missing`` lists the chunks that --skip-bad-files let coffea skip.
+    ``read`` lists the chunks processed; ``missing`` the entries, as
+    :class:`SkippedChunk`, that --skip-bad-files let coffea skip.
     """
     from processors.dimuon import DimuonProcessor
 
@@ -548,7 +549,8 @@ def run_processor(runnable, used, args, feature_set, reporter, setup):
     runner = make_runner(args, setup.executor)
     with quiet or contextlib.nullcontext():
         try:
-            chunks = limit_chunks(runner.preprocess(runnable), args.max_events)
+            every_chunk = list(runner.preprocess(runnable))
+            chunks = limit_chunks(every_chunk, args.max_events)
             total = sum(c.entrystop - c.entrystart for c in chunks)
             fraction = keep_fraction(args.max_train_events, total)
             processor = DimuonProcessor(feature_set, fraction, args.seed)
@@ -560,11 +562,23 @@ def run_processor(runnable, used, args, feature_set, reporter, setup):
     processed = set()
     for dataset_output in output.values():
         processed.update(dataset_output["features"])
-    missing = [c for c in chunks if (c.filename, c.entrystart) not in processed]
+    missing = [
+        SkippedChunk(c.filename, c.entrystart, c.entrystop)
+        for c in chunks
+        if (c.filename, c.entrystart) not in processed
+    ]
+    # A file that fails while coffea reads its metadata yields no chunk at all.
+    chunked = {c.filename for c in every_chunk}
+    missing += [
+        SkippedChunk(info.path, 0, info.entries)
+        for info in used
+        if info.path not in chunked
+    ]
     if missing and not args.skip_bad_files:
         msg = f"{len(missing)} chunks produced no output, for example {missing[0]}"
         raise ProcessingError(msg)
-    return output, chunks, missing
+    read = [c for c in chunks if (c.filename, c.entrystart) in processed]
+    return output, read, missing
 
 
 class ProcessingError(Exception):
@@ -790,12 +804,16 @@ def load_events(args, reporter, setup) -> EventData:
     output, chunks, missing = run_processor(
         runnable, used, args, feature_set, reporter, setup
     )
+    sources = {info.path: info.source for info in used}
+    missing = [
+        dataclasses.replace(m, source=sources.get(m.source, m.source)) for m in missing
+    ]
     for chunk in missing:
         reporter.warn(
             f"skipped entries {chunk.entrystart}-{chunk.entrystop} of "
-            f"{chunk.filename}: the file could not be read"
+            f"{chunk.source}: the file could not be read"
         )
-    expected = sum(c.entrystop - c.entrystart for c in chunks if c not in missing)
+    expected = sum(c.entrystop - c.entrystart for c in chunks)
     cutflow, histograms, moments, features, keys = collect(output, used, feature_set)
     features = cap_training_events(features, keys, args.max_train_events, args.seed)
     if cutflow["events read"] != expected:
@@ -804,9 +822,7 @@ def load_events(args, reporter, setup) -> EventData:
             f"hold {expected}; some chunks were lost or counted twice"
         )
         raise ProcessingError(msg)
-    skipped = list(skipped) + [
-        SkippedChunk(c.filename, c.entrystart, c.entrystop) for c in missing
-    ]
+    skipped = list(skipped) + missing
     check_names = list(CHECKS)
     if any(info.format == "lhe" for info in used):
         check_names += list(INITIAL_STATE_CHECKS)

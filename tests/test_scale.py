@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import uproot
 
 import analysis
 
@@ -123,3 +124,59 @@ def test_capped_training_count(capped):
 def test_capped_same_on_dask(capped):
     assert capped["dask"]["relevance"] == capped["iterative"]["relevance"]
     assert capped["dask"]["n_train"] == 1000
+
+
+def _write_flat(path, n_events, seed):
+    rng = np.random.default_rng(seed)
+    branches = {}
+    for muon, charge in (("1", -1), ("2", 1)):
+        momentum = rng.normal(0, 30, size=(n_events, 3))
+        branches[f"px{muon}"] = momentum[:, 0]
+        branches[f"py{muon}"] = momentum[:, 1]
+        branches[f"pz{muon}"] = momentum[:, 2]
+        branches[f"E{muon}"] = np.sqrt((momentum**2).sum(axis=1) + 0.0112)
+        branches[f"Q{muon}"] = np.full(n_events, charge, dtype=np.int32)
+    with uproot.recreate(path) as output:
+        output.mktree("events", {name: v.dtype for name, v in branches.items()})
+        output["events"].extend(branches)
+
+
+def _vanishing_file_run(tmp_path, monkeypatch, extra):
+    good = tmp_path / "good.root"
+    lost = tmp_path / "lost.root"
+    _write_flat(good, 300, seed=1)
+    _write_flat(lost, 200, seed=2)
+    prepare = analysis.prepare_input
+
+    def prepare_then_lose(*args, **kwargs):
+        prepared = prepare(*args, **kwargs)
+        lost.unlink()
+        return prepared
+
+    monkeypatch.setattr(analysis, "prepare_input", prepare_then_lose)
+    outdir = tmp_path / "out"
+    options = ["--files", str(good), str(lost), "--treename", "events"]
+    code = analysis.main(
+        [*options, "--outdir", str(outdir), *COMMON, "--no-interpretation", *extra]
+    )
+    return code, outdir
+
+
+def test_vanished_file_fails(tmp_path, monkeypatch, capsys):
+    code, outdir = _vanishing_file_run(tmp_path, monkeypatch, [])
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert "processing failed" in stderr
+    assert "lost.root" in stderr
+    assert not (outdir / "summary.json").exists()
+
+
+def test_vanished_file_skipped(tmp_path, monkeypatch):
+    code, outdir = _vanishing_file_run(tmp_path, monkeypatch, ["--skip-bad-files"])
+    summary = _summary(outdir)
+    skipped = summary["skipped_files"]
+    assert code == 0
+    assert summary["n_events"] == 300
+    assert [s["entries"] for s in skipped] == [200]
+    assert skipped[0]["source"].endswith("lost.root")
+    assert skipped[0]["reason"] == "unreadable during processing"
