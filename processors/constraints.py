@@ -198,9 +198,7 @@ def compute_checks(mu_minus, mu_plus, initial=None) -> dict[str, np.ndarray]:
         "E_sum": energy,
         "m2_mu-": _mass_squared(*minus),
         "m2_mu+": _mass_squared(*plus),
-        "m_mumu": np.copysign(
-            np.sqrt(np.abs(pair_mass_squared)), pair_mass_squared
-        ),
+        "m_mumu": np.copysign(np.sqrt(np.abs(pair_mass_squared)), pair_mass_squared),
         "pt_mumu": _transverse_momentum(px, py),
         "pt_asymmetry": asymmetry,
     }

@@ -164,8 +164,10 @@ def make_executor(
         yield ExecutorSetup(kind, executor)
         return
     if kind == "futures":
+        # Without compression the driver merges chunk outputs directly instead
+        # of decompressing and recompressing them after every batch.
         executor = processor.FuturesExecutor(
-            workers=workers, status=status, retries=retries
+            workers=workers, status=status, retries=retries, compression=None
         )
         yield ExecutorSetup(kind, executor)
         return

@@ -69,9 +69,9 @@ def leading_pair_indices(pt, charge, counts) -> PairIndices:
     local = ak.to_numpy(ak.argmax(jagged, axis=1, mask_identity=False))
     if len(candidates):
         starts = np.cumsum(per_group) - per_group
-        # An empty list points past its start; np.where drops it.
-        position = np.minimum(starts + local, len(candidates) - 1)
-        local = np.where(local >= 0, candidates[position], -1)
+        # For an empty list, start - 1 is still a valid position, and np.where
+        # puts back the -1.
+        local = np.where(local >= 0, candidates[starts + local], -1)
     minus = local[:n_events].astype(np.int64)
     plus = local[n_events:].astype(np.int64)
     return PairIndices(
@@ -96,9 +96,7 @@ def select_pair(muons) -> PairSelection:
     """
     counts = ak.to_numpy(ak.num(muons, axis=1))
     flat = ak.flatten(muons, axis=1)
-    pair = leading_pair_indices(
-        ak.to_numpy(flat.pt), ak.to_numpy(flat.charge), counts
-    )
+    pair = leading_pair_indices(ak.to_numpy(flat.pt), ak.to_numpy(flat.charge), counts)
     return PairSelection(
         mu_minus=_take(flat, pair.minus),
         mu_plus=_take(flat, pair.plus),

@@ -13,6 +13,7 @@ from the source file's content, so a changed file is converted again.
 
 from __future__ import annotations
 
+import array
 import gzip
 import hashlib
 import operator
@@ -20,6 +21,7 @@ import os
 import warnings
 import zlib
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 
 import awkward as ak
@@ -82,34 +84,53 @@ def ensure_converted(
     return target
 
 
-# One record per particle; the names become the branches LHE_px, ... LHE_status.
-PARTICLE_COLUMNS = np.dtype(
-    [
-        ("px", np.float64),
-        ("py", np.float64),
-        ("pz", np.float64),
-        ("e", np.float64),
-        ("m", np.float64),
-        ("id", np.int32),
-        ("status", np.int32),
-    ]
-)
-_particle_values = operator.attrgetter(*PARTICLE_COLUMNS.names)
+# Particle attributes of pylhe.LHEParticle, stored as LHE_px, ... LHE_status.
+FLOAT_COLUMNS = ("px", "py", "pz", "e", "m")
+INT_COLUMNS = ("id", "status")
+_float_values = operator.attrgetter(*FLOAT_COLUMNS)
+_int_values = operator.attrgetter(*INT_COLUMNS)
 
 
-def _flush(particles, counts, weights):
-    """Build the arrays of one block from pylhe particles and per-event lists."""
-    # map and attrgetter run in C, which is faster than appending each value
-    # to a list in Python and then converting the lists.
-    values = np.fromiter(
-        map(_particle_values, particles), dtype=PARTICLE_COLUMNS, count=len(particles)
-    )
-    counts = np.asarray(counts, dtype=np.int64)
-    columns = {
-        name: ak.unflatten(np.ascontiguousarray(values[name]), counts)
-        for name in PARTICLE_COLUMNS.names
-    }
-    return {"LHE": ak.zip(columns), "weight": np.asarray(weights, dtype=np.float64)}
+class _Block:
+    """The columns of a block of events, filled one pylhe event at a time.
+
+    The particle values go into compact C arrays through map and attrgetter,
+    so no Python code runs per particle. No pylhe object is kept, which
+    would make the garbage collector scan the growing block again and again.
+    """
+
+    def __init__(self):
+        self.floats = array.array("d")
+        # A PDG id or status beyond the C int range raises OverflowError.
+        self.ints = array.array("i")
+        self.counts = []
+        self.weights = []
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def add(self, event) -> None:
+        particles = event.particles
+        self.floats.extend(chain.from_iterable(map(_float_values, particles)))
+        self.ints.extend(chain.from_iterable(map(_int_values, particles)))
+        self.counts.append(len(particles))
+        self.weights.append(event.eventinfo.weight)
+
+    def arrays(self) -> dict:
+        """Return the block as the jagged ``LHE`` record and the ``weight`` column."""
+        floats = np.frombuffer(self.floats, dtype=np.float64)
+        ints = np.frombuffer(self.ints, dtype=np.intc).astype(np.int32)
+        counts = np.asarray(self.counts, dtype=np.int64)
+        columns = {}
+        for i, name in enumerate(FLOAT_COLUMNS):
+            columns[name] = floats[i :: len(FLOAT_COLUMNS)].copy()
+        for i, name in enumerate(INT_COLUMNS):
+            columns[name] = ints[i :: len(INT_COLUMNS)].copy()
+        particles = {
+            name: ak.unflatten(values, counts) for name, values in columns.items()
+        }
+        weights = np.asarray(self.weights, dtype=np.float64)
+        return {"LHE": ak.zip(particles), "weight": weights}
 
 
 def convert_lhe(
@@ -143,10 +164,11 @@ def convert_lhe(
             except Exception as error:
                 msg = f"malformed LHE file {source}: {error}"
                 raise InputError(msg) from error
-            # LZ4 writes about 8 times faster than uproot's default ZLIB
-            # level 1 and reads faster, for files about a quarter larger.
+            # On 10^5 Drell-Yan events with uproot 5.7, LZ4 wrote 8 times
+            # faster than the default ZLIB level 1 and read faster, for a file
+            # 27% larger.
             with uproot.recreate(partial, compression=uproot.LZ4(1)) as output:
-                particles, counts, weights = [], [], []
+                block = _Block()
                 events = iter(lhe_file.events)
                 while True:
                     try:
@@ -160,18 +182,16 @@ def convert_lhe(
                         )
                         raise InputError(msg) from error
                     n_events += 1
-                    particles.extend(event.particles)
-                    counts.append(len(event.particles))
-                    weights.append(event.eventinfo.weight)
-                    if len(counts) == block_events:
-                        _write_block(output, _flush(particles, counts, weights))
+                    block.add(event)
+                    if len(block) == block_events:
+                        _write_block(output, block.arrays())
                         if progress:
-                            progress(len(counts))
-                        particles, counts, weights = [], [], []
-                if counts or LHE_TREE not in output:
-                    _write_block(output, _flush(particles, counts, weights))
-                    if progress and counts:
-                        progress(len(counts))
+                            progress(len(block))
+                        block = _Block()
+                if len(block) or LHE_TREE not in output:
+                    _write_block(output, block.arrays())
+                    if progress and len(block):
+                        progress(len(block))
             _raise_on_parse_warning(caught, source, n_events)
         os.replace(partial, target)
     finally:
