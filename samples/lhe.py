@@ -14,7 +14,6 @@ from the source file's content, so a changed file is converted again.
 from __future__ import annotations
 
 import array
-import gzip
 import hashlib
 import operator
 import os
