@@ -80,18 +80,6 @@ def parse_betas(text: str) -> tuple[float, ...]:
     return values
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        msg = f"expected a positive number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if not np.isfinite(value) or value <= 0:
-        msg = f"expected a positive number, got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -100,6 +88,14 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(msg) from None
     if not np.isfinite(value):
         msg = f"expected a finite number, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        msg = f"expected a positive number, got {text}"
         raise argparse.ArgumentTypeError(msg)
     return value
 

@@ -28,6 +28,13 @@ def _subsample(n_events: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_events, limit, replace=False))
 
 
+def _constraint_unit(constraint, unit: str) -> str:
+    """Return the unit of a constraint's constant: GeV for linear, GeV^2 for quadratic."""
+    if constraint.degree == 1 or not unit:
+        return unit
+    return f"{unit}^2"
+
+
 def interpret(
     features: np.ndarray,
     names: list[str],
@@ -41,7 +48,7 @@ def interpret(
 ) -> dict:
     """Return a JSON-ready dict with attribution, constraints and dimensions.
 
-    ``mu`` holds one run's latent means for ``features`` and ``latent_order``
+    ``mu`` contains one run's latent means for ``features`` and ``latent_order``
     its latents from most to least relevant; the first ``n_relevant`` are
     explained. ``observables`` maps names to per-event arrays.
     """
@@ -89,7 +96,7 @@ def interpret(
             "constant": float(c.constant),
             "spread": float(c.spread),
             "status": c.status,
-            "unit": c.unit if c.degree == 1 else (f"{c.unit}^2" if c.unit else ""),
+            "unit": _constraint_unit(c, unit),
         }
         for c in constraints
     ]

@@ -22,7 +22,7 @@ from samples.lhe import LHE_TREE, ensure_converted, is_lhe
 
 @dataclass
 class FileInfo:
-    """What was found in one input file.
+    """Format, entries and branches of one input file.
 
     ``path`` is the file the Runner reads (the cached ROOT copy for an LHE
     file); ``source`` is the file the user named.

@@ -51,7 +51,7 @@ def _head(path: Path, size: int = 4096) -> bytes:
 
 
 def is_lhe(path: str | os.PathLike) -> bool:
-    """Tell whether ``path`` holds Les Houches events, plain or gzipped."""
+    """Tell whether ``path`` contains Les Houches events, plain or gzipped."""
     return b"<LesHouchesEvents" in _head(Path(path))
 
 

@@ -146,12 +146,15 @@ register(
         default_features="p3",
     )
 )
-register(
-    Sample(
-        name="pythia-pp-13tev",
+
+
+def _pp_sample(name: str, window: tuple[float, float], **facts) -> Sample:
+    """Describe a partonic Pythia pp -> gamma*/Z -> mu+mu- sample at 13 TeV."""
+    return Sample(
+        name=name,
         description=(
             "Pythia 8 pp -> gamma*/Z -> mu+mu- at 13 TeV, partonic, "
-            f"{PP_MASS_WINDOW[0]:g} < m_mumu < {PP_MASS_WINDOW[1]:g} GeV"
+            f"{window[0]:g} < m_mumu < {window[1]:g} GeV"
         ),
         origin=f"generated here with pythia8mc, {GENERATED_EVENTS} events, seed 1",
         producer="Pythia 8",
@@ -161,10 +164,18 @@ register(
             "pp-dy",
             n_events=GENERATED_EVENTS,
             sqrt_s=13000.0,
-            mass_window=PP_MASS_WINDOW,
+            mass_window=window,
             seed=1,
         ),
         default_features="p4",
+        **facts,
+    )
+
+
+register(
+    _pp_sample(
+        "pythia-pp-13tev",
+        PP_MASS_WINDOW,
         intrinsic_dimension=3,
         constraints=(
             "px(mu-) + px(mu+) = 0, py(mu-) + py(mu+) = 0 (no initial-state pT)",
@@ -173,30 +184,8 @@ register(
         ),
     )
 )
-
-
-for _label, _window in (("narrow", (86.0, 96.0)), ("wide", (40.0, 200.0))):
-    register(
-        Sample(
-            name=f"pythia-pp-13tev-{_label}",
-            description=(
-                "Pythia 8 pp -> gamma*/Z -> mu+mu- at 13 TeV, partonic, "
-                f"{_window[0]:g} < m_mumu < {_window[1]:g} GeV"
-            ),
-            origin=f"generated here with pythia8mc, {GENERATED_EVENTS} events, seed 1",
-            producer="Pythia 8",
-            sqrt_s=13000.0,
-            treename="events",
-            make_files=_generated(
-                "pp-dy",
-                n_events=GENERATED_EVENTS,
-                sqrt_s=13000.0,
-                mass_window=_window,
-                seed=1,
-            ),
-            default_features="p4",
-        )
-    )
+register(_pp_sample("pythia-pp-13tev-narrow", (86.0, 96.0)))
+register(_pp_sample("pythia-pp-13tev-wide", (40.0, 200.0)))
 
 
 def _toy(name: str) -> Callable[[], tuple]:
