@@ -21,12 +21,12 @@ import uproot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coffea import processor  # noqa: E402
-from coffea.nanoevents import BaseSchema  # noqa: E402
+from coffea import processor
+from coffea.nanoevents import BaseSchema
 
-from processors.dimuon import DimuonProcessor  # noqa: E402
-from processors.executors import make_executor  # noqa: E402
-from samples.cache import cache_dir  # noqa: E402
+from processors.dimuon import DimuonProcessor
+from processors.executors import make_executor
+from samples.cache import cache_dir
 
 
 def make_input(n_events: int) -> Path:

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.training import TrainingConfig, train  # noqa: E402
+from models.training import TrainingConfig, train
 
 
 def peak_rss_mib() -> float:

@@ -23,6 +23,16 @@ Two measures decide whether a combination ``g = sum_i a_i m_i`` of terms
   rather than from 0 rejects functions that are merely flat over the data,
   such as ``E (2 <E> - E)`` when E varies little. A quantity that varies by a
   sizeable fraction of its own value, such as a muon pT², does not pass.
+- the **core relative spread** ``core(g) / |median(g) - g*|`` does the same
+  for the bulk of the events. ``core(g)`` is the interquartile range over
+  1.349, the standard deviation of a Gaussian with the same quartiles. The
+  tails of a resonance can make the standard deviation of ``m²`` several
+  times its core: the quartiles of a Breit-Wigner ``m²`` lie at
+  ``m_Z² ± m_Z Γ_Z`` whatever the mass window. A combination whose core
+  relative spread is below ``approximate_threshold`` is also an approximate
+  constraint, but only when it reads with small integer coefficients: the
+  quartiles ignore half of the events, and a fitted combination of many
+  monomials can make them narrow without any constraint behind it.
 
 Linear constraints are found from the principal components instead, see
 :func:`find_linear_constraints`, and labelled by their cancellation.
@@ -59,6 +69,15 @@ _RANK_TOLERANCE = 1e-9
 # flat when locating the point where its gradient is smallest.
 _FLAT_CURVATURE = 0.05
 
+# Interquartile range of a unit Gaussian: the core width is IQR over this.
+_IQR_PER_SIGMA = 1.3489795003921634
+
+# The approximate search examines a candidate only while its standard deviation
+# stays below this fraction of its root mean square. Tails can inflate the
+# standard deviation of a resonance's m² to several times its core width, so
+# this screen is looser than the relative-spread threshold that decides.
+_APPROXIMATE_SCREEN = 0.3
+
 # Largest integer coefficient, and largest multiple of a coefficient taken as
 # the unit, when a formula is rewritten with integer coefficients.
 _MAX_INTEGER_COEFFICIENT = 12
@@ -74,10 +93,13 @@ class Constraint:
             linear term, two names a product (the same name twice a square).
         constant: Mean of the combination over events, the right-hand side.
         spread: Standard deviation of the combination over events.
+        quartiles: First and third quartiles of the combination over events:
+            half of the events lie between them.
         cancellation: Spread relative to the spread of the terms, see the
             module docstring.
         relative_spread: Spread relative to the constant, see the module
             docstring. Infinite when the constant equals ``g*``.
+        core_relative_spread: The same from the quartiles and the median.
         status: ``"exact"`` or ``"approximate"``.
         unit: Unit of ``constant`` and ``spread``.
     """
@@ -85,10 +107,18 @@ class Constraint:
     terms: tuple[tuple[float, tuple[str, ...]], ...]
     constant: float
     spread: float
+    quartiles: tuple[float, float]
     cancellation: float
     relative_spread: float
+    core_relative_spread: float
     status: str
     unit: str
+
+    @property
+    def core_spread(self) -> float:
+        """Interquartile range over 1.349: the standard deviation of a
+        Gaussian with the same quartiles."""
+        return (self.quartiles[1] - self.quartiles[0]) / _IQR_PER_SIGMA
 
     @property
     def degree(self) -> int:
@@ -179,8 +209,10 @@ def _critical_value(
 class _Measures(NamedTuple):
     constant: float
     spread: float
+    quartiles: tuple[float, float]
     cancellation: float
     relative_spread: float
+    core_relative_spread: float
 
 
 def _measure(
@@ -194,13 +226,25 @@ def _measure(
     combination = values @ coefficients
     constant = float(combination.mean())
     spread = float(combination.std())
+    lower, median, upper = (float(q) for q in np.percentile(combination, [25, 50, 75]))
 
     term_spread = math.sqrt(float(np.sum(coefficients**2 * values.var(axis=0))))
     cancellation = spread / term_spread if term_spread > 0.0 else math.inf
 
-    size = abs(constant - _critical_value(coefficients, monomials, n_features))
+    critical = _critical_value(coefficients, monomials, n_features)
+    size = abs(constant - critical)
     relative_spread = spread / size if size > 0.0 else math.inf
-    return _Measures(constant, spread, cancellation, relative_spread)
+    core_size = abs(median - critical)
+    core = (upper - lower) / _IQR_PER_SIGMA
+    core_relative_spread = core / core_size if core_size > 0.0 else math.inf
+    return _Measures(
+        constant,
+        spread,
+        (lower, upper),
+        cancellation,
+        relative_spread,
+        core_relative_spread,
+    )
 
 
 # --- readable coefficients ---------------------------------------------------
@@ -231,6 +275,15 @@ def _integer_forms(values: np.ndarray, tolerance: float) -> list[np.ndarray]:
                 continue
             forms.setdefault(tuple(rounded), rounded)
     return sorted(forms.values(), key=lambda form: float(np.sum(np.abs(form))))
+
+
+def _is_small_integer_form(coefficients: np.ndarray) -> bool:
+    """Whether every coefficient is an integer of at most
+    ``_MAX_INTEGER_COEFFICIENT`` in magnitude."""
+    return bool(
+        np.all(coefficients == np.round(coefficients))
+        and np.max(np.abs(coefficients)) <= _MAX_INTEGER_COEFFICIENT
+    )
 
 
 def _readable_coefficients(
@@ -338,12 +391,15 @@ def _build_constraint(
         if coefficient != 0.0
     )
     degree = max(len(term_names) for _, term_names in terms)
+    quartiles = tuple(sorted(sign * q for q in measures.quartiles))
     return Constraint(
         terms=terms,
         constant=sign * measures.constant,
         spread=measures.spread,
+        quartiles=quartiles,
         cancellation=measures.cancellation,
         relative_spread=measures.relative_spread,
+        core_relative_spread=measures.core_relative_spread,
         status=EXACT if measures.cancellation < exact_threshold else APPROXIMATE,
         unit=unit if degree == 1 or not unit else f"{unit}²",
     )
@@ -616,6 +672,32 @@ def _smallest_directions(
     return singular_values[order], directions
 
 
+def _plain_representative(
+    coefficients: np.ndarray,
+    problem: _QuadraticProblem,
+    inside: np.ndarray,
+    excluded: np.ndarray,
+) -> np.ndarray:
+    """Return the combination equal to ``coefficients`` on the data, up to the
+    excluded span, with the smallest coefficients in original units.
+
+    Adding an excluded combination, which the data already satisfy, does not
+    change a constraint's values, but the standardized search picks among such
+    equivalents by the spreads of the monomials, which differ between
+    particles by chance. With features in one unit, the smallest coefficients
+    treat equivalent monomials alike, so that m² comes out as
+    ``E1² + 2 E1·E2 + E2² − ...`` rather than a lopsided equivalent.
+    """
+    if excluded.shape[1] == 0:
+        return coefficients
+    plain = excluded / problem.scale[inside, None]
+    local = coefficients[inside]
+    shift, *_ = np.linalg.lstsq(plain, local, rcond=None)
+    result = coefficients.copy()
+    result[inside] = local - plain @ shift
+    return result
+
+
 def _count_exact(
     problem: _QuadraticProblem, excluded: np.ndarray, threshold: float
 ) -> int:
@@ -673,8 +755,17 @@ def _search_tier(
             if measure >= threshold:
                 break
             standardized = np.zeros(len(problem.monomials))
-            standardized[inside] = direction
-            coefficients = finalize(standardized / problem.scale)
+            if exact:
+                standardized[inside] = direction
+                coefficients = finalize(standardized / problem.scale)
+            else:
+                standardized[inside] = direction
+                raw = standardized / problem.scale
+                coefficients = finalize(
+                    _plain_representative(raw, problem, inside, local_excluded)
+                )
+                if coefficients is None:
+                    coefficients = finalize(raw)
             if coefficients is None:
                 continue
 
@@ -721,9 +812,11 @@ def find_quadratic_constraints(
        passes (``snap_tolerance`` sets what counts as near). Each kept
        constraint joins the excluded span.
     4. Approximate constraints are searched the same way, with the smallest
-       spread over root mean square in each subset as the candidate, and kept
-       when the relative spread of the readable form is below
-       ``approximate_threshold``. Their number is not fixed in advance.
+       spread over root mean square in each subset as the candidate while that
+       ratio stays below 0.3 (or the threshold, if larger), and kept when the
+       relative spread of the readable form is below ``approximate_threshold``,
+       or its core relative spread is and it has small integer coefficients
+       (see the module docstring). Their number is not fixed in advance.
 
     Subsets of up to ``max_subset_size`` features are searched before the full
     set, each with a few SVDs of at most ``k (k + 3) / 2`` columns for k
@@ -772,15 +865,34 @@ def find_quadratic_constraints(
             exact_threshold,
         )
 
+    # For Gaussian residuals, a relative spread measured from 0 below the
+    # threshold means a spread over root mean square below
+    # threshold / sqrt(1 + threshold²).
+    rms_threshold = approximate_threshold / math.sqrt(1.0 + approximate_threshold**2)
+
     def finalize_approximate(raw: np.ndarray) -> np.ndarray | None:
-        return _readable_coefficients(
+        combination = problem.values @ raw
+        if combination.std() < rms_threshold * math.sqrt(np.mean(combination**2)):
+            return _readable_coefficients(
+                raw,
+                problem.magnitudes,
+                is_product,
+                snap_tolerance,
+                lambda coefficients: measure(coefficients).relative_spread,
+                approximate_threshold,
+            )
+        # Only the screen's looser bound passed: judge the core of the events.
+        readable = _readable_coefficients(
             raw,
             problem.magnitudes,
             is_product,
             snap_tolerance,
-            lambda coefficients: measure(coefficients).relative_spread,
+            lambda coefficients: measure(coefficients).core_relative_spread,
             approximate_threshold,
         )
+        if readable is None or not _is_small_integer_form(readable):
+            return None
+        return readable
 
     exact_vectors, excluded = _search_tier(
         problem,
@@ -792,14 +904,12 @@ def find_quadratic_constraints(
         target=_count_exact(problem, excluded, exact_threshold),
     )
 
-    # A relative spread measured from 0 below the threshold means a spread over
-    # root mean square below threshold / sqrt(1 + threshold²).
-    rms_threshold = approximate_threshold / math.sqrt(1.0 + approximate_threshold**2)
+    # The screen lets candidates with heavier tails through to the core test.
     approximate_vectors, _ = _search_tier(
         problem,
         excluded,
         max_subset_size,
-        rms_threshold,
+        max(rms_threshold, _APPROXIMATE_SCREEN),
         exact=False,
         finalize=finalize_approximate,
         target=None,
@@ -901,19 +1011,28 @@ def format_constraint(constraint: Constraint) -> str:
     """Return the constraint as text, such as
     ``px_mu- + px_mu+ = 0.000 ± 0 GeV (exact)``.
 
-    The constant is printed to the last digit of the spread, with at most three
-    decimals.
+    The constant is the mean and ``±`` the standard deviation, printed to the
+    last digit of the spread with at most three decimals. An approximate
+    constraint also gives its quartiles, which the tails of a resonance leave
+    in place: ``... = 8243 ± 1000 GeV² (approximate, interquartile 8067 to
+    8527)``.
     """
     if constraint.spread > 0.0:
         decimals = min(3, max(0, 1 - math.floor(math.log10(constraint.spread))))
     else:
         decimals = 3
-    constant = round(constraint.constant, decimals)
-    constant_text = f"{abs(constant):.{decimals}f}"
-    if constant < 0.0:
-        constant_text = f"{MINUS}{constant_text}"
+
+    def number(value: float) -> str:
+        value = round(value, decimals)
+        text = f"{abs(value):.{decimals}f}"
+        return f"{MINUS}{text}" if value < 0.0 else text
+
     unit = f" {constraint.unit}" if constraint.unit else ""
+    status = constraint.status
+    if status == APPROXIMATE:
+        lower, upper = constraint.quartiles
+        status += f", interquartile {number(lower)} to {number(upper)}"
     return (
-        f"{constraint.expression} = {constant_text} ± "
-        f"{_format_spread(constraint.spread)}{unit} ({constraint.status})"
+        f"{constraint.expression} = {number(constraint.constant)} ± "
+        f"{_format_spread(constraint.spread)}{unit} ({status})"
     )

@@ -95,6 +95,7 @@ def interpret(
             "degree": c.degree,
             "constant": float(c.constant),
             "spread": float(c.spread),
+            "quartiles": [float(q) for q in c.quartiles],
             "status": c.status,
             "unit": _constraint_unit(c, unit),
         }

@@ -286,8 +286,8 @@ def _train_group(x, config, run_ids, on_epoch):
             weight = index.shape[1] / n_events
             for name in sums:
                 sums[name] += terms[name].detach().double() * weight
-        for name in history:
-            history[name][:, epoch] = sums[name].numpy()
+        for name, values in history.items():
+            values[:, epoch] = sums[name].numpy()
         if on_epoch is not None:
             on_epoch(len(run_ids), float(sums["loss"].mean()))
     return model, history
@@ -322,7 +322,7 @@ __all__ = [
     "TrainingResult",
     "initial_model",
     "merge_results",
-    "split_runs",
     "relevance_from_outputs",
+    "split_runs",
     "train",
 ]

@@ -10,6 +10,7 @@ weights whether it trains alone or beside others.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -60,7 +61,7 @@ class EnsembleLinear(nn.Module):
 
 def _stack(runs, sizes, activation):
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(EnsembleLinear(runs, n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())

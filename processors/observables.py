@@ -8,6 +8,8 @@ radians in ``(-pi, pi]``.
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -204,6 +206,105 @@ def evaluate_observables(
                 f"observable {name!r} returned shape {result.shape}, expected "
                 f"({n_events},) with one value per event; reduce it per event"
             )
-            raise ValueError(msg)
+            raise ObservableError(msg)
         values[name] = result
     return values
+
+
+#: Names an observable expression can use besides ``minus``, ``plus`` and
+#: ``pair``.
+EXPRESSION_NAMES: dict[str, object] = {
+    "np": np,
+    "abs": np.abs,
+    "sqrt": np.sqrt,
+    "exp": np.exp,
+    "log": np.log,
+    "cos": np.cos,
+    "sin": np.sin,
+    "tan": np.tan,
+    "arctan2": np.arctan2,
+    "minimum": np.minimum,
+    "maximum": np.maximum,
+    "where": np.where,
+    "pi": np.pi,
+}
+
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+# Two pairs at which a new observable is tried before any event is read: a Z
+# decaying along the beam and a boosted pair with transverse momentum.
+_PROBE_MINUS = np.array([[0.0, 0.0, 45.6, 45.6], [20.0, 10.0, 30.0, 37.4]])
+_PROBE_PLUS = np.array([[0.0, 0.0, -45.6, 45.6], [-5.0, 15.0, -20.0, 25.5]])
+
+
+class ObservableError(ValueError):
+    """A user-defined observable cannot be built or evaluated."""
+
+
+def observable_from_text(text: str) -> ObservableFunction:
+    """Build an observable from a command-line definition.
+
+    ``text`` is either ``module:function`` or a Python expression. The first
+    names a function importable from ``sys.path``, called as
+    ``function(minus, plus)``. The expression may use ``minus`` and ``plus``
+    (the muons as ``vector`` arrays), ``pair`` (their sum) and the names in
+    :data:`EXPRESSION_NAMES`, such as ``pair.pz`` or
+    ``abs(minus.eta - plus.eta)``. It runs with the rights of the user who
+    typed it, like any Python they run.
+
+    The observable is tried on two example pairs, so that a misspelt name or
+    a result with the wrong shape fails here rather than after training.
+    Raises :class:`ObservableError` with the reason.
+    """
+    text = text.strip()
+    if not text:
+        msg = "the observable definition is empty; give an expression such as pair.pz"
+        raise ObservableError(msg)
+    if _IMPORT_PATH.fullmatch(text):
+        function = _import_function(text)
+    else:
+        function = _compile_expression(text)
+    try:
+        evaluate_observables(_PROBE_MINUS, _PROBE_PLUS, {text: function})
+    except ObservableError:
+        raise
+    except Exception as error:
+        msg = f"observable {text!r} fails on example muons: {error}"
+        raise ObservableError(msg) from error
+    return function
+
+
+def _import_function(text: str) -> ObservableFunction:
+    module_name, _, attribute = text.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        msg = (
+            f"cannot import {module_name!r} for observable {text!r} ({error}); "
+            "put the folder that holds it on PYTHONPATH"
+        )
+        raise ObservableError(msg) from error
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        msg = f"{module_name!r} has no function {attribute!r} for observable {text!r}"
+        raise ObservableError(msg)
+    return function
+
+
+def _compile_expression(text: str) -> ObservableFunction:
+    try:
+        code = compile(text, f"<observable {text}>", "eval")
+    except SyntaxError as error:
+        msg = f"observable {text!r} is not a Python expression: {error.msg}"
+        raise ObservableError(msg) from None
+
+    def observable(minus, plus):
+        names = {**EXPRESSION_NAMES, "minus": minus, "plus": plus, "pair": minus + plus}
+        try:
+            return eval(code, {"__builtins__": {}}, names)
+        except NameError as error:
+            known = ", ".join(["minus", "plus", "pair", *EXPRESSION_NAMES])
+            msg = f"observable {text!r}: {error}; the names it can use are {known}"
+            raise ObservableError(msg) from None
+
+    return observable

@@ -73,9 +73,12 @@ def one_to_one_match(table: dict, threshold: float = 0.9) -> bool:
         if row == n_latents:
             return True
         for column in range(n_targets):
-            if strong[row, column] and column not in taken:
-                if assign(row + 1, taken | {column}):
-                    return True
+            if (
+                strong[row, column]
+                and column not in taken
+                and assign(row + 1, taken | {column})
+            ):
+                return True
         return False
 
     return assign(0, frozenset())

@@ -372,6 +372,85 @@ def test_small_run_selection(real_file, completed_runs):
     assert summary["seeds"] == [7, 8]
 
 
+def test_user_observables_join_the_correlations(real_file, tmp_path, monkeypatch):
+    # A module the user wrote, imported from a folder put on sys.path.
+    (tmp_path / "my_observables.py").write_text(
+        "def pair_mass(minus, plus):\n    return (minus + plus).mass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    options = (
+        *zmumu_options(real_file),
+        *SMALL_OPTIONS,
+        "--relevance-threshold",
+        "0",
+        "--observable",
+        "m_import=my_observables:pair_mass",
+        "--observable",
+        "minus_y = -pair.rapidity",
+    )
+
+    code = run_main(*options, "--outdir", tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+
+    assert code == 0
+    assert summary["config"]["options"]["observable"] == [
+        "m_import=my_observables:pair_mass",
+        "minus_y=-pair.rapidity",
+    ]
+    table = {
+        (row["latent"], row["observable"]): row
+        for row in summary["interpretation"]["observable_correlations"]
+    }
+    latents = sorted({latent for latent, _ in table})
+    assert len(latents) == 2
+    for latent in latents:
+        built_in_mass = table[latent, "m_mumu"]
+        built_in_rapidity = table[latent, "y_mumu"]
+        assert table[latent, "m_import"]["pearson"] == pytest.approx(
+            built_in_mass["pearson"], abs=1e-12
+        )
+        assert table[latent, "minus_y"]["pearson"] == pytest.approx(
+            -built_in_rapidity["pearson"], abs=1e-12
+        )
+        assert table[latent, "minus_y"]["spearman"] == pytest.approx(
+            -built_in_rapidity["spearman"], abs=1e-12
+        )
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ("pz_mumu=pair.pz +", "is not a Python expression"),
+        ("pz_mumu=muon.pz", "name 'muon' is not defined"),
+        ("first=minus.pt[:1]", "returned shape (1,), expected (2,)"),
+        ("m_mumu=pair.mass", "m_mumu is built in"),
+        ("pair.pz", "give NAME=DEFINITION"),
+        ("x=absent_module:f", "cannot import 'absent_module'"),
+    ],
+)
+def test_bad_observable_rejected(definition, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        analysis.main(["--observable", definition])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_observable_needs_dimuon_sample(tmp_path, capsys):
+    code = run_main(
+        "--sample", "toy-circle", "--observable", "pz=pair.pz", "--outdir", tmp_path
+    )
+
+    assert code == 2
+    assert "toy sample" in capsys.readouterr().err
+
+
+def test_observable_needs_interpretation(capsys):
+    with pytest.raises(SystemExit) as stop:
+        analysis.main(["--observable", "pz=pair.pz", "--no-interpretation"])
+    assert stop.value.code == 2
+    assert "drop --no-interpretation" in capsys.readouterr().err
+
+
 # Bad input: exit code 2 and a message on stderr
 
 

@@ -148,25 +148,55 @@ def test_drell_yan_balances_masses_and_resonance():
         assert exact.spread < 1e-6
 
     resonance = constraints[4]
+    lower, median, upper = np.percentile(mass**2, [25, 50, 75])
     assert resonance.constant == pytest.approx(np.mean(mass**2), rel=1e-9)
     assert resonance.spread == pytest.approx(np.std(mass**2), rel=1e-6)
+    assert resonance.quartiles == pytest.approx((lower, upper), rel=1e-9)
+    assert resonance.core_spread == pytest.approx((upper - lower) / 1.34898, rel=1e-5)
     assert resonance.relative_spread == pytest.approx(
         np.std(mass**2) / np.mean(mass**2), rel=1e-6
     )
     assert resonance.relative_spread < 0.05
+    assert resonance.core_relative_spread == pytest.approx(
+        (upper - lower) / 1.34898 / median, rel=1e-5
+    )
 
 
-def test_wide_mass_window_needs_looser_threshold():
-    # A ±30 GeV window leaves m² a relative spread of about 0.11.
-    features, mass = _drell_yan_events(n_events=5000, half_window=30.0)
+def test_resonance_tails_do_not_hide_the_peak():
+    # In a ±30 GeV window the tails give m² a standard deviation of about 11 %
+    # of its mean, but half of the events stay within m_Z ± Γ_Z/2.
+    half_window = 30.0
+    features, mass = _drell_yan_events(n_events=5000, half_window=half_window)
 
-    default = discover_constraints(features, FOUR_MOMENTA)
-    looser = discover_constraints(features, FOUR_MOMENTA, approximate_threshold=0.15)
+    constraints = discover_constraints(features, FOUR_MOMENTA)
 
-    assert _expressions(default, status=APPROXIMATE) == []
-    approximate = [c for c in looser if c.status == APPROXIMATE]
-    assert len(approximate) == 1
-    assert approximate[0].spread == pytest.approx(np.std(mass**2), rel=1e-6)
+    assert _expressions(constraints, status=APPROXIMATE) == [
+        "E_mu-² + 2 E_mu-·E_mu+ + E_mu+² − pz_mu-² − 2 pz_mu-·pz_mu+ − pz_mu+²"
+    ]
+    resonance = constraints[-1]
+    assert resonance.spread == pytest.approx(np.std(mass**2), rel=1e-6)
+    assert resonance.relative_spread > 0.1
+    assert resonance.core_relative_spread < 0.05
+    # The quartiles of the Breit-Wigner cut at ±30 GeV lie at
+    # m_Z ± Γ_Z/2 tan(edge/2), so those of m² lie about 2 m_Z times that apart.
+    edge = math.atan(half_window / (Z_WIDTH / 2))
+    half_iqr = 2 * Z_MASS * (Z_WIDTH / 2) * math.tan(edge / 2)
+    lower, upper = resonance.quartiles
+    assert (upper - lower) / 2 == pytest.approx(half_iqr, rel=0.05)
+
+
+def test_flat_mass_spectrum_has_no_mass_constraint():
+    # Scaling each event's four-momenta scales its mass: the masses of the
+    # ±5 GeV peak times a uniform factor spread over about 60-120 GeV, no peak.
+    features, _ = _drell_yan_events(n_events=5000)
+    rng = np.random.default_rng(4)
+    mass = rng.uniform(60.0, 120.0, len(features))
+    features = features * (mass / Z_MASS)[:, None]
+
+    constraints = discover_constraints(features, FOUR_MOMENTA)
+
+    assert _expressions(constraints, status=APPROXIMATE) == []
+    assert len(constraints) == 4
 
 
 def test_pair_with_pt_gives_minkowski_product():
@@ -266,8 +296,10 @@ def test_format_constraint_text():
         terms=((1.0, ("px_mu-",)), (1.0, ("px_mu+",))),
         constant=-2e-14,
         spread=3.1e-13,
+        quartiles=(-1e-13, 1e-13),
         cancellation=1e-14,
         relative_spread=math.inf,
+        core_relative_spread=math.inf,
         status=EXACT,
         unit="GeV",
     )
@@ -275,8 +307,10 @@ def test_format_constraint_text():
         terms=((2.0, ("E_mu-", "E_mu+")), (-2.0, ("pz_mu-", "pz_mu+"))),
         constant=8316.84,
         spread=323.7,
+        quartiles=(8131.2, 8502.96),
         cancellation=0.004,
         relative_spread=0.039,
+        core_relative_spread=0.033,
         status=APPROXIMATE,
         unit="GeV²",
     )
@@ -284,17 +318,22 @@ def test_format_constraint_text():
         terms=((-0.5, ("x1", "x1")), (1.0, ("x2",))),
         constant=-1.23456,
         spread=0.0123,
+        quartiles=(-1.2429, -1.2274),
         cancellation=0.1,
         relative_spread=0.01,
+        core_relative_spread=0.009,
         status=APPROXIMATE,
         unit="",
     )
 
     assert format_constraint(balance) == "px_mu- + px_mu+ = 0.000 ± 3.1e-13 GeV (exact)"
     assert str(resonance) == (
-        "2 E_mu-·E_mu+ − 2 pz_mu-·pz_mu+ = 8317 ± 320 GeV² (approximate)"
+        "2 E_mu-·E_mu+ − 2 pz_mu-·pz_mu+ = 8317 ± 320 GeV² "
+        "(approximate, interquartile 8131 to 8503)"
     )
-    assert str(negative) == "x2 − 0.5 x1² = −1.235 ± 0.012 (approximate)"
+    assert str(negative) == (
+        "x2 − 0.5 x1² = −1.235 ± 0.012 (approximate, interquartile −1.243 to −1.227)"
+    )
 
 
 def test_feature_names_must_be_unique():

@@ -12,10 +12,13 @@ import pylhe
 import pytest
 
 import samples.pythia
+from models.discovery import APPROXIMATE, EXACT, discover_constraints
 from samples.errors import InputError
 from samples.pythia import cached_sample, generate_ee_mumu, generate_pp_dy
 
 MUON_MASS = 0.10566  # GeV, Pythia 8.317 particle data
+Z_MASS = 91.1876  # GeV, Pythia 8.317 particle data
+Z_WIDTH = 2.4952  # GeV, Pythia 8.317 particle data
 SQRT_S_EE = 80.0
 SQRT_S_PP = 13000.0
 WINDOW = (60.0, 120.0)
@@ -231,6 +234,40 @@ def test_pp_mass_window_respected(pp_file):
     assert masses.min() >= WINDOW[0]
     assert masses.max() <= WINDOW[1]
     np.testing.assert_allclose(masses, boson_masses, rtol=1e-9)
+
+
+def test_pp_constraints_found_with_the_line_shape(tmp_path):
+    # 4000 partonic events in the default 60-120 GeV window, read with pylhe.
+    path = generate_pp_dy(tmp_path / "discovery.lhe.gz", n_events=4000, seed=11)
+    _, events = read_lhe(path)
+    features = np.array([final_muons(event)[:, :4].ravel() for event in events])
+    names = [f"{c}_mu{s}" for s in "-+" for c in ("px", "py", "pz", "E")]
+    pair = features[:, :4] + features[:, 4:]
+    mass_squared = pair[:, 3] ** 2 - np.sum(pair[:, :3] ** 2, axis=1)
+
+    constraints = discover_constraints(features, names)
+
+    assert [(c.expression, c.status) for c in constraints] == [
+        ("px_mu- + px_mu+", EXACT),
+        ("py_mu- + py_mu+", EXACT),
+        ("E_mu-² − px_mu-² − py_mu-² − pz_mu-²", EXACT),
+        ("E_mu+² − px_mu+² − py_mu+² − pz_mu+²", EXACT),
+        (
+            "E_mu-² + 2 E_mu-·E_mu+ + E_mu+² − pz_mu-² − 2 pz_mu-·pz_mu+ − pz_mu+²",
+            APPROXIMATE,
+        ),
+    ]
+    for on_shell in constraints[2:4]:
+        assert on_shell.constant == pytest.approx(MUON_MASS**2, rel=1e-4)
+    resonance = constraints[4]
+    lower, upper = np.percentile(mass_squared, [25, 75])
+    assert resonance.constant == pytest.approx(np.mean(mass_squared), rel=1e-9)
+    assert resonance.quartiles == pytest.approx((lower, upper), rel=1e-9)
+    # The tails of the window inflate the standard deviation to about 12 %
+    # of m², while the quartiles of a Breit-Wigner in m² lie m_Z Γ_Z from
+    # its peak; 4000 events measure them to a few percent.
+    assert resonance.relative_spread > 0.1
+    assert (upper - lower) / 2 == pytest.approx(Z_MASS * Z_WIDTH, rel=0.05)
 
 
 def test_pp_showers_move_final_muons(tmp_path):
