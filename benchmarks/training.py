@@ -5,6 +5,8 @@ Usage: python benchmarks/training.py [--quick]
 Both paths train the same runs from the same seeds on the same generated
 features (10^4 events x 8 features by default). The last line reads
 ``ensemble speedup: N.Nx``, the sequential wall time over the ensemble's.
+With ``--profile`` it first prints how much of an ensemble minibatch the
+matrix products take, measured with torch.profiler over two epochs.
 """
 
 from __future__ import annotations
@@ -28,12 +30,42 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+MATRIX_PRODUCTS = ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm")
+
+
+def profile_ensemble(features: np.ndarray, runs: int) -> None:
+    """Print the share of the ensemble's CPU time spent in matrix products."""
+    from torch.profiler import ProfilerActivity, profile
+
+    epochs = 2
+    config = TrainingConfig(latent_dim=features.shape[1], runs=runs, epochs=epochs)
+    train(features, config)  # warm-up: thread pools and allocator
+    with profile(activities=[ProfilerActivity.CPU]) as recording:
+        train(features, config)
+    events = recording.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    products = sum(
+        event.self_cpu_time_total for event in events if event.key in MATRIX_PRODUCTS
+    )
+    batches = epochs * -(-features.shape[0] // config.batch_size)
+    print(
+        f"ensemble minibatch: {total / batches / 1e3:.2f} ms of CPU time under the "
+        f"profiler, {products / batches / 1e3:.2f} ms ({100 * products / total:.0f}%) "
+        "in matrix products"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 epochs, not 30")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--features", type=int, default=8)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print the share of matrix products in an ensemble minibatch",
+    )
     args = parser.parse_args()
     epochs = 5 if args.quick else 30
 
@@ -47,6 +79,8 @@ def main() -> None:
         f"settings: {args.runs} runs x {epochs} epochs, {args.events} events x "
         f"{args.features} features, batch 256, hidden 64,64"
     )
+    if args.profile:
+        profile_ensemble(features, args.runs)
     timings = {}
     results = {}
     for ensemble in (False, True):

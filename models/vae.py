@@ -59,12 +59,21 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
+def _activation(name: str) -> nn.Module:
+    # ReLU may overwrite the output of the linear layer before it, whose
+    # gradient does not need that output, which saves allocating and
+    # filling a fresh (runs, batch, width) tensor per layer and minibatch.
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    return ACTIVATIONS[name]()
+
+
 def _stack(runs, sizes, activation):
     layers = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(EnsembleLinear(runs, n_in, n_out))
         if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(_activation(activation))
     return nn.Sequential(*layers)
 
 

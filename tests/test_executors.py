@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 
@@ -35,6 +36,9 @@ from processors.executors import (
 )
 
 MUON_MASS = 0.1057  # GeV
+# Filled in the driver only: a worker forked from it sees the entry, and a
+# worker started as a fresh interpreter imports this module anew without it.
+DRIVER_ONLY = []
 FILE_SIZES = (1200, 700, 1700, 37)
 CHUNKSIZE = 150
 
@@ -505,3 +509,22 @@ def test_jobqueue_cluster_needs_submit_command(monkeypatch, tmp_path):
         make_executor("dask", cluster="slurm", cluster_options=options),
     ):
         pass
+
+
+def _driver_entries() -> int:
+    return len(DRIVER_ONLY)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork on Linux only")
+def test_futures_workers_fork_from_driver():
+    DRIVER_ONLY.append("set in the driver")
+    try:
+        with (
+            make_executor("futures", workers=1, status=False) as setup,
+            setup.executor.pool(max_workers=1) as pool,
+        ):
+            seen = pool.submit(_driver_entries).result()
+    finally:
+        DRIVER_ONLY.clear()
+
+    assert seen == 1
