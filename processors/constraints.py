@@ -87,7 +87,7 @@ class CheckMoments:
             raise ValueError(msg)
         return CheckMoments({**self.parts, **other.parts})
 
-    def __iadd__(self, other: CheckMoments) -> CheckMoments:
+    def __iadd__(self, other: CheckMoments):
         return self + other
 
     def _ordered(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 from coffea import processor
@@ -11,6 +12,47 @@ from processors.constraints import CheckMoments, book_histograms, compute_checks
 from processors.features import feature_matrix, feature_names
 from processors.layouts import detect_layout, read_initial_state, read_muon_columns
 from processors.selection import leading_pair_indices
+
+
+class ChunkArrays(Mapping):
+    """Arrays of each chunk, keyed by ``(filename, entrystart)``.
+
+    coffea merges plain dictionaries by deep-copying every value that only
+    one side holds, which would copy each chunk's feature rows once more in
+    the driver: 0.15 s of CPU time and a second copy in memory per 2 * 10^6
+    events. Instances add with ``+`` instead, joining the keys and sharing the
+    arrays, which nothing modifies after their chunk. A key on both sides is
+    a chunk counted twice and raises ValueError.
+    """
+
+    def __init__(self, parts: Mapping | None = None):
+        self._parts = dict(parts or {})
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self._parts[key]
+
+    def __iter__(self) -> Iterator:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __add__(self, other: Mapping) -> ChunkArrays:
+        merged = ChunkArrays(self._parts)
+        merged += other
+        return merged
+
+    def __iadd__(self, other: Mapping):
+        overlap = self._parts.keys() & other.keys()
+        if overlap:
+            msg = f"chunks counted twice: {sorted(overlap)[:3]}"
+            raise ValueError(msg)
+        self._parts.update(other)
+        return self
+
+    def __repr__(self) -> str:
+        return f"ChunkArrays({len(self)} chunks)"
+
 
 CUTFLOW_STEPS = (
     "events read",
@@ -115,14 +157,14 @@ class DimuonProcessor(processor.ProcessorABC):
         the smallest keys, which is a uniform seeded subsample.
         """
         if self.keep_fraction >= 1.0:
-            return {"features": {key: features}}
+            return {"features": ChunkArrays({key: features})}
         name_hash = zlib.crc32(str(key[0]).encode())
         generator = np.random.default_rng([self.seed, name_hash, key[1]])
         sample_keys = generator.random(len(events))[paired][finite]
         kept = sample_keys < self.keep_fraction
         return {
-            "features": {key: features[kept]},
-            "sample_keys": {key: sample_keys[kept]},
+            "features": ChunkArrays({key: features[kept]}),
+            "sample_keys": ChunkArrays({key: sample_keys[kept]}),
         }
 
     def postprocess(self, accumulator):
@@ -150,4 +192,10 @@ def empty_features(feature_set: str) -> np.ndarray:
     return np.empty((0, len(feature_names(feature_set))), dtype=np.float64)
 
 
-__all__ = ["CUTFLOW_STEPS", "DimuonProcessor", "empty_features", "order_features"]
+__all__ = [
+    "CUTFLOW_STEPS",
+    "ChunkArrays",
+    "DimuonProcessor",
+    "empty_features",
+    "order_features",
+]

@@ -12,7 +12,12 @@ import uproot
 from coffea import processor
 from coffea.nanoevents import BaseSchema
 
-from processors.dimuon import CUTFLOW_STEPS, DimuonProcessor, order_features
+from processors.dimuon import (
+    CUTFLOW_STEPS,
+    ChunkArrays,
+    DimuonProcessor,
+    order_features,
+)
 from samples.errors import InputError
 from samples.files import prepare_fileset
 from samples.lhe import converted_path, ensure_converted, is_lhe
@@ -655,3 +660,33 @@ def test_non_finite_features_dropped(real_file, tmp_path):
         output["data"]["histograms"]["m_mumu"].values(flow=True).sum()
         == len(opposite) - 2
     )
+
+
+def test_chunk_arrays_merge_without_copies():
+    first = np.arange(6.0).reshape(3, 2)
+    second = np.arange(4.0).reshape(2, 2)
+    outputs = [
+        {"features": ChunkArrays({("a.root", 0): first}), "n": 3},
+        {"features": ChunkArrays({("a.root", 3): second}), "n": 2},
+        {"features": ChunkArrays(), "n": 0},
+    ]
+
+    merged = processor.accumulate(outputs)
+
+    assert merged["n"] == 5
+    assert sorted(merged["features"]) == [("a.root", 0), ("a.root", 3)]
+    # The merged mapping holds the chunks' own arrays, not copies.
+    assert merged["features"][("a.root", 0)] is first
+    assert merged["features"][("a.root", 3)] is second
+    # The first output is left as it was.
+    assert list(outputs[0]["features"]) == [("a.root", 0)]
+    np.testing.assert_array_equal(
+        order_features(merged["features"], ["a.root"]), np.vstack([first, second])
+    )
+
+
+def test_chunk_arrays_reject_a_chunk_counted_twice():
+    chunk = ChunkArrays({("a.root", 0): np.zeros((1, 2))})
+
+    with pytest.raises(ValueError, match="chunks counted twice"):
+        chunk + ChunkArrays({("a.root", 0): np.ones((1, 2))})
