@@ -882,6 +882,10 @@ def find_quadratic_constraints(
                 approximate_threshold,
             )
         # Only the screen's looser bound passed: judge the core of the events.
+        # NOTE: with initial- and final-state radiation on, e+e- events give
+        # an integer mixture such as 3 py² + 4 pz² + ... here, not the simpler
+        # |p|² = s/4, whose core is as narrow but which is not the subset's
+        # least-spread candidate.
         readable = _readable_coefficients(
             raw,
             problem.magnitudes,
