@@ -10,15 +10,18 @@ and ``summary.json`` in ``results/<sample>/``.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import io
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -96,7 +99,7 @@ def parse_observable(text: str) -> str:
         msg = f"invalid --observable {text!r}: {name} is built in; choose another name"
         raise argparse.ArgumentTypeError(msg)
     try:
-        observable_from_text(definition)
+        observable_from_text(definition, name)
     except ObservableError as error:
         raise argparse.ArgumentTypeError(f"invalid --observable: {error}") from None
     return f"{name}={definition}"
@@ -395,6 +398,20 @@ def resolve_input(args):
     return fileset, sample.name, sample.default_features, sample.metadata()
 
 
+def warn_repeated_files(paths, reporter) -> None:
+    """Warn about files named more than once; the fileset reads each once.
+
+    Paths that resolve to the same file count as one, named as first given.
+    """
+    counts = collections.Counter(Path(p).resolve() for p in paths)
+    first = {}
+    for path in paths:
+        first.setdefault(Path(path).resolve(), Path(path))
+    for resolved, count in counts.items():
+        if count > 1:
+            reporter.warn(f"{first[resolved]} is given {count} times; it is read once")
+
+
 class Reporter:
     """Progress bars and messages on the terminal, for the driver only."""
 
@@ -446,9 +463,12 @@ def prepare_input(fileset, treename, reporter):
         except LayoutError as error:
             raise InputError(str(error)) from None
     for info in skipped:
-        reporter.warn(f"skipped {info.source}: tree {info.treename!r} has 0 events")
+        if info.format == "lhe":
+            reporter.warn(f"skipped {info.source}: the LHE file has no <event> block")
+        else:
+            reporter.warn(f"skipped {info.source}: tree {info.treename!r} has 0 events")
     if not used:
-        msg = "no events to process: every input file is empty"
+        msg = "no events to process: no input file holds an event"
         raise InputError(msg)
     return runnable, used, skipped
 
@@ -467,6 +487,21 @@ def cluster_options(args) -> dict:
     }
 
 
+def unreadable_file_errors() -> tuple[type[BaseException], ...]:
+    """Return the exceptions that mean a chunk's file cannot be read.
+
+    coffea's own default is OSError alone. Corrupt compressed baskets raise
+    zlib.error, lzma.LZMAError or uproot's DeserializationError instead, and
+    --skip-bad-files must skip those files too.
+    """
+    import lzma
+    import zlib
+
+    import uproot
+
+    return (OSError, zlib.error, lzma.LZMAError, uproot.DeserializationError)
+
+
 def make_runner(args, executor):
     from coffea import processor
     from coffea.nanoevents import BaseSchema
@@ -476,7 +511,7 @@ def make_runner(args, executor):
         pre_executor=processor.IterativeExecutor(status=False),
         schema=BaseSchema,
         chunksize=args.chunksize,
-        skipbadfiles=args.skip_bad_files,
+        skipbadfiles=unreadable_file_errors() if args.skip_bad_files else False,
     )
 
 
@@ -591,7 +626,10 @@ def run_processor(runnable, used, args, feature_set, reporter, setup):
     # progress bar even with status=False, so --no-progress buffers stdout.
     quiet = contextlib.redirect_stdout(io.StringIO()) if args.no_progress else None
     runner = make_runner(args, setup.executor)
-    with quiet or contextlib.nullcontext():
+    with quiet or contextlib.nullcontext(), warnings.catch_warnings():
+        # coffea warns once per retry of a failing chunk; the error or the
+        # skipped-file warning below names the file and the entries instead.
+        warnings.filterwarnings("ignore", message="Performed attempt")
         try:
             every_chunk = list(runner.preprocess(runnable))
             chunks = limit_chunks(every_chunk, args.max_events)
@@ -600,8 +638,7 @@ def run_processor(runnable, used, args, feature_set, reporter, setup):
             processor = DimuonProcessor(feature_set, fraction, args.seed)
             output = runner.run(chunks, processor)
         except Exception as error:
-            msg = f"processing failed: {type(error).__name__}: {error}"
-            raise ProcessingError(msg) from error
+            raise ProcessingError(describe_processing_error(error)) from error
     output = output["out"]
     processed = set()
     for dataset_output in output.values():
@@ -623,6 +660,29 @@ def run_processor(runnable, used, args, feature_set, reporter, setup):
         raise ProcessingError(msg)
     read = [c for c in chunks if (c.filename, c.entrystart) in processed]
     return output, read, missing
+
+
+def describe_processing_error(error: Exception) -> str:
+    """Return a one-line message for a failed chunk.
+
+    coffea wraps the error of a chunk in an Exception whose text contains
+    the whole work item. Where that text has the usual form, the message keeps
+    only the file, the entries and the original error.
+    """
+    text = str(error)
+    item = re.search(
+        r"filename='(?P<file>[^']*)'.*?entrystart=(?P<start>\d+), "
+        r"entrystop=(?P<stop>\d+)",
+        text,
+    )
+    cause = re.search(r"The error was: (?P<cause>.*)\.$", text, re.DOTALL)
+    if item is None or cause is None:
+        return f"processing failed: {type(error).__name__}: {text}"
+    return (
+        f"processing failed on entries {item['start']}-{item['stop']} of "
+        f"{item['file']}: {cause['cause']}. If the file is damaged, "
+        "--skip-bad-files skips it and lists it in summary.json"
+    )
 
 
 class ProcessingError(Exception):
@@ -849,6 +909,7 @@ def load_events(args, reporter, setup) -> EventData:
             return load_toy(sample, args)
 
     fileset, sample_name, default_features, facts = resolve_input(args)
+    warn_repeated_files(args.files or [], reporter)
     feature_set = args.features or default_features
     runnable, used, skipped = prepare_input(fileset, args.treename, reporter)
     output, chunks, missing = run_processor(
@@ -911,17 +972,56 @@ def pair_four_momenta(features, names):
     return pairs[0], pairs[1]
 
 
-def interpret_run(data, result, reference, n_relevant, args):
-    """Explain the reference run's relevant latents; None with --no-interpretation."""
-    if args.no_interpretation:
-        return None
-    from models.interpretation import interpret
+def user_observables(data, args) -> dict[str, np.ndarray]:
+    """Evaluate the --observable definitions on the selected events.
+
+    This runs before training, so that a definition that fails on the data,
+    returns the wrong shape or is not finite for some events stops the run
+    before the long stage. Raises UsageError naming the observable.
+    """
     from processors.observables import (
         ObservableError,
-        compute_observables,
         evaluate_observables,
         observable_from_text,
     )
+
+    if not args.observable or args.no_interpretation or data.feature_set == "toy":
+        return {}
+    mu_minus, mu_plus = pair_four_momenta(data.features, data.names)
+    values = {}
+    for name, definition in map(split_observable, args.observable):
+        function = observable_from_text(definition, name)
+        try:
+            with np.errstate(all="ignore"):
+                values.update(evaluate_observables(mu_minus, mu_plus, {name: function}))
+        except ObservableError as error:
+            raise UsageError(str(error)) from error
+        except Exception as error:
+            msg = (
+                f"observable {name!r} failed on the selected events: "
+                f"{type(error).__name__}: {error}"
+            )
+            raise UsageError(msg) from error
+        bad = ~np.isfinite(values[name])
+        if bad.any():
+            msg = (
+                f"observable {name!r} is NaN or infinite for {int(bad.sum())} of "
+                f"{bad.size} selected events; define it for every event, for "
+                "example with where(condition, value, 0.0)"
+            )
+            raise UsageError(msg)
+    return values
+
+
+def interpret_run(data, result, reference, n_relevant, args, extra_observables):
+    """Explain the reference run's relevant latents; None with --no-interpretation.
+
+    ``extra_observables`` are the user's, from :func:`user_observables`.
+    """
+    if args.no_interpretation:
+        return None
+    from models.interpretation import interpret
+    from processors.observables import compute_observables
 
     observables = None
     unit = ""
@@ -929,14 +1029,7 @@ def interpret_run(data, result, reference, n_relevant, args):
         unit = "GeV"
         mu_minus, mu_plus = pair_four_momenta(data.features, data.names)
         observables = compute_observables(mu_minus, mu_plus)
-        definitions = {
-            name: observable_from_text(definition)
-            for name, definition in map(split_observable, args.observable)
-        }
-        try:
-            observables.update(evaluate_observables(mu_minus, mu_plus, definitions))
-        except ObservableError as error:
-            raise UsageError(str(error)) from error
+        observables.update(extra_observables)
     mu, _ = result.encode(data.features, result.run_ids[reference])
     order = np.argsort(-result.relevance[reference])
     return interpret(
@@ -986,6 +1079,7 @@ def run_analysis(args, reporter):
     check_outdir(planned)
     with open_executor(args, reporter) as setup:
         data = load_events(args, reporter, setup)
+        extra_observables = user_observables(data, args)
         timing["events"] = time.perf_counter() - start
         names, features, cutflow = data.names, data.features, data.cutflow
         sample_name = data.sample
@@ -1027,7 +1121,7 @@ def run_analysis(args, reporter):
     timing["latent histograms"] = time.perf_counter() - tick
     tick = time.perf_counter()
     interpretation = interpret_run(
-        data, result, reference, int(n_relevant[reference]), args
+        data, result, reference, int(n_relevant[reference]), args, extra_observables
     )
     timing["interpretation"] = time.perf_counter() - tick
     scanned = None
@@ -1206,6 +1300,11 @@ def report(summary: dict, reporter: Reporter) -> None:
         say("relevant latents of the reference run, as linear formulas:")
         for attribution in interpretation["attribution"]:
             say(f"  {attribution['formula']}")
+        if not interpretation["attribution"]:
+            say(
+                "  none: no latent passed the relevance threshold, so no formula "
+                "and no observable correlation was computed"
+            )
         say("constraints found in the features:")
         for constraint in interpretation["constraints"] or [{"formula": "none"}]:
             say(f"  {constraint['formula']}")

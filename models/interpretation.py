@@ -28,6 +28,22 @@ def _subsample(n_events: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_events, limit, replace=False))
 
 
+def _number(value: float) -> float | None:
+    """Return ``value`` as a float, or None where it is NaN or infinite.
+
+    JSON has no NaN: a correlation with a constant observable, such as the
+    zero pair pT of partonic events, is written as null.
+    """
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _correlation_text(pearson: float | None, spearman: float | None) -> str:
+    if pearson is None or spearman is None:
+        return "n/a"
+    return f"{pearson:+.2f} ({spearman:+.2f})"
+
+
 def _constraint_unit(constraint, unit: str) -> str:
     """Return the unit of a constraint's constant: GeV for linear, GeV^2 for quadratic."""
     if constraint.degree == 1 or not unit:
@@ -79,8 +95,8 @@ def interpret(
                 {
                     "latent": latent,
                     "observable": observable,
-                    "pearson": float(pearson),
-                    "spearman": float(spearman),
+                    "pearson": _number(pearson),
+                    "spearman": _number(spearman),
                 }
             )
 
@@ -107,7 +123,7 @@ def interpret(
         standardize(sample), mu[rows], n_boot=n_boot, seed=seed
     )
     dimensions = [
-        {"estimator": e.estimator, "value": float(e.value), "std": float(e.std)}
+        {"estimator": e.estimator, "value": float(e.value), "std": _number(e.std)}
         for e in estimates
     ]
     return {
@@ -145,8 +161,9 @@ def format_interpretation(interpretation: dict) -> list[str]:
         ]
         for latent in latents:
             cells = [
-                f"{lookup[latent, o]['pearson']:+.2f} "
-                f"({lookup[latent, o]['spearman']:+.2f})"
+                _correlation_text(
+                    lookup[latent, o]["pearson"], lookup[latent, o]["spearman"]
+                )
                 for o in observables
             ]
             lines.append(f"| {latent} | " + " | ".join(cells) + " |")
@@ -164,7 +181,7 @@ def format_interpretation(interpretation: dict) -> list[str]:
         "|---|---|",
     ]
     for estimate in dimension["estimates"]:
-        spread = "" if np.isnan(estimate["std"]) else f" ± {estimate['std']:.2f}"
+        spread = "" if estimate["std"] is None else f" ± {estimate['std']:.2f}"
         lines.append(f"| {estimate['estimator']} | {estimate['value']:.2f}{spread} |")
     lines += [
         f"| features minus exact constraints found | "

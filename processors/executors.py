@@ -208,9 +208,9 @@ def _futures_pool() -> dict:
     that imports coffea, awkward and uproot again: on 2 cores that took 1.1 to
     1.4 s per run, longer than processing 2 million events. On Linux the
     workers are forked from the driver instead, with those modules already
-    loaded. The workers only read files and run the processor; they do not
-    touch torch or the progress bar, the state that forking a process with
-    threads can leave inconsistent. Elsewhere (macOS, Windows) fork is unsafe
+    loaded. Forking a process with threads can leave their state, such as
+    torch's thread pool or the progress bar's lock, inconsistent in the child,
+    but the workers only read files and run the processor and touch neither. Elsewhere (macOS, Windows) fork is unsafe
     or missing, and loky stays.
     """
     if sys.platform != "linux":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -200,7 +201,15 @@ def evaluate_observables(
 
     values = {}
     for name, function in definitions.items():
-        result = np.asarray(function(minus, plus), dtype=np.float64)
+        raw = function(minus, plus)
+        try:
+            result = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            msg = (
+                f"observable {name!r} returned a {type(raw).__name__}, not one "
+                "number per event; take a component such as pair.pz or pair.mass"
+            )
+            raise ObservableError(msg) from None
         if result.shape != (n_events,):
             msg = (
                 f"observable {name!r} returned shape {result.shape}, expected "
@@ -241,7 +250,7 @@ class ObservableError(ValueError):
     """A user-defined observable cannot be built or evaluated."""
 
 
-def observable_from_text(text: str) -> ObservableFunction:
+def observable_from_text(text: str, name: str | None = None) -> ObservableFunction:
     """Build an observable from a command-line definition.
 
     ``text`` is either ``module:function`` or a Python expression. The first
@@ -254,48 +263,65 @@ def observable_from_text(text: str) -> ObservableFunction:
 
     The observable is tried on two example pairs, so that a misspelt name or
     a result with the wrong shape fails here rather than after training.
-    Raises :class:`ObservableError` with the reason.
+    Warnings of that trial, such as a division by the zero pT of one example,
+    are not shown. ``name`` labels the observable in messages (default: the
+    definition). Raises :class:`ObservableError` with the reason.
     """
     text = text.strip()
+    label = name or text
     if not text:
-        msg = "the observable definition is empty; give an expression such as pair.pz"
+        msg = (
+            f"the definition of observable {label!r} is empty; give an "
+            "expression such as pair.pz"
+        )
         raise ObservableError(msg)
     if _IMPORT_PATH.fullmatch(text):
-        function = _import_function(text)
+        function = _import_function(text, label)
     else:
-        function = _compile_expression(text)
+        function = _compile_expression(text, label)
     try:
-        evaluate_observables(_PROBE_MINUS, _PROBE_PLUS, {text: function})
-    except ObservableError:
-        raise
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            evaluate_observables(_PROBE_MINUS, _PROBE_PLUS, {label: function})
+    except ObservableError as error:
+        msg = f"{error} (tried on two example muon pairs)"
+        raise ObservableError(msg) from error
     except Exception as error:
-        msg = f"observable {text!r} fails on example muons: {error}"
+        msg = f"observable {label!r} fails on two example muon pairs: {error}"
         raise ObservableError(msg) from error
     return function
 
 
-def _import_function(text: str) -> ObservableFunction:
+def _import_function(text: str, label: str) -> ObservableFunction:
     module_name, _, attribute = text.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         msg = (
-            f"cannot import {module_name!r} for observable {text!r} ({error}); "
+            f"cannot import {module_name!r} for observable {label!r} ({error}); "
             "put the folder that holds it on PYTHONPATH"
+        )
+        raise ObservableError(msg) from error
+    except (Exception, SystemExit) as error:
+        # The module was found but running it failed: a syntax error, or an
+        # exception at import time.
+        msg = (
+            f"importing {module_name!r} for observable {label!r} failed: "
+            f"{type(error).__name__}: {error}"
         )
         raise ObservableError(msg) from error
     function = getattr(module, attribute, None)
     if not callable(function):
-        msg = f"{module_name!r} has no function {attribute!r} for observable {text!r}"
+        msg = f"{module_name!r} has no function {attribute!r} for observable {label!r}"
         raise ObservableError(msg)
     return function
 
 
-def _compile_expression(text: str) -> ObservableFunction:
+def _compile_expression(text: str, label: str) -> ObservableFunction:
     try:
-        code = compile(text, f"<observable {text}>", "eval")
+        code = compile(text, f"<observable {label}>", "eval")
     except SyntaxError as error:
-        msg = f"observable {text!r} is not a Python expression: {error.msg}"
+        msg = f"observable {label!r}: {text!r} is not a Python expression: {error.msg}"
         raise ObservableError(msg) from None
 
     def observable(minus, plus):
@@ -304,7 +330,7 @@ def _compile_expression(text: str) -> ObservableFunction:
             return eval(code, {"__builtins__": {}}, names)
         except NameError as error:
             known = ", ".join(["minus", "plus", "pair", *EXPRESSION_NAMES])
-            msg = f"observable {text!r}: {error}; the names it can use are {known}"
+            msg = f"observable {label!r}: {error}; the names it can use are {known}"
             raise ObservableError(msg) from None
 
     return observable

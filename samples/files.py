@@ -44,7 +44,10 @@ def _open_tree(path: Path, treename: str):
     try:
         root_file = uproot.open(path)
     except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # uproot breaks its messages over lines; keep them on one, without
+        # the file path that the message below already gives.
+        lines = [line for line in str(error).splitlines() if str(path) not in line]
+        reason = " ".join(lines) or type(error).__name__
         msg = (
             f"cannot open {path}: not a readable ROOT file (truncated or "
             f"corrupt?) and not an LHE file: {reason}"

@@ -274,8 +274,18 @@ def sample_fileset(sample: Sample) -> dict:
 
 
 def user_fileset(paths, treename: str, name: str = "user-files") -> dict:
-    """Return a fileset of the user's own files, all with tree ``treename``."""
-    files = {str(Path(p)): treename for p in paths}
+    """Return a fileset of the user's own files, all with tree ``treename``.
+
+    A file named twice, also under another spelling of its path, is listed
+    once, under its first spelling.
+    """
+    files = {}
+    seen = set()
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            files[str(Path(path))] = treename
     metadata = {
         "sample": name,
         "description": "files given on the command line",

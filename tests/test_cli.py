@@ -426,6 +426,7 @@ def test_user_observables_join_the_correlations(real_file, tmp_path, monkeypatch
         ("m_mumu=pair.mass", "m_mumu is built in"),
         ("pair.pz", "give NAME=DEFINITION"),
         ("x=absent_module:f", "cannot import 'absent_module'"),
+        ("x=pair", "returned a MomentumNumpy4D, not one number per event"),
     ],
 )
 def test_bad_observable_rejected(definition, message, capsys):
@@ -433,6 +434,78 @@ def test_bad_observable_rejected(definition, message, capsys):
         analysis.main(["--observable", definition])
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def f(:\n", "failed: SyntaxError"),
+        ("raise RuntimeError('config missing')\n", "RuntimeError: config missing"),
+    ],
+)
+def test_observable_module_failure_rejected(
+    source, message, tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "broken_observables.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with pytest.raises(SystemExit) as stop:
+        analysis.main(["--observable", "x=broken_observables:f"])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_non_finite_observable_rejected(real_file, tmp_path, capsys):
+    # log(pz) of the pair is NaN or infinite wherever pz <= 0.
+    arrays = flat_arrays(real_file(ZMUMU), 600)
+    opposite = arrays["Q1"] * arrays["Q2"] < 0
+    pair_pz = arrays["pz1"] + arrays["pz2"]
+    expected_bad = int(np.count_nonzero(opposite & (pair_pz <= 0)))
+
+    code = run_main(
+        *zmumu_options(real_file),
+        *SMALL_OPTIONS,
+        "--observable",
+        "log_pz=log(pair.pz)",
+        "--outdir",
+        tmp_path / "out",
+    )
+    stderr = capsys.readouterr().err
+
+    assert code == 2
+    assert (
+        f"observable 'log_pz' is NaN or infinite for {expected_bad} of "
+        f"{count_opposite(arrays)} selected events"
+    ) in stderr
+
+
+def test_constant_observable_gives_null(real_file, tmp_path):
+    code = run_main(
+        *zmumu_options(real_file),
+        *SMALL_OPTIONS,
+        "--relevance-threshold",
+        "0",
+        "--observable",
+        "zero=pair.pz * 0",
+        "--outdir",
+        tmp_path / "out",
+    )
+    text = (tmp_path / "out" / "summary.json").read_text()
+
+    def reject(constant):
+        raise ValueError(f"summary.json contains {constant}")
+
+    summary = json.loads(text, parse_constant=reject)
+    rows = [
+        row
+        for row in summary["interpretation"]["observable_correlations"]
+        if row["observable"] == "zero"
+    ]
+    assert code == 0
+    assert len(rows) == 2
+    assert all(row["pearson"] is None for row in rows)
+    assert all(row["spearman"] is None for row in rows)
+    assert "| n/a |" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_observable_needs_dimuon_sample(tmp_path, capsys):
@@ -533,6 +606,60 @@ def test_malformed_lhe(tmp_path, capsys):
     assert re.search(r"malformed event 3 in .*malformed\.lhe", stderr)
 
 
+def test_lhe_without_events(tmp_path, capsys):
+    source = tmp_path / "header-only.lhe"
+    source.write_text(
+        '<LesHouchesEvents version="3.0">\n<init>\n'
+        " 2212 2212 3500.0 3500.0 0 0 10042 10042 3 1\n 1.0 0.1 1.0 1\n</init>\n"
+        "</LesHouchesEvents>\n"
+    )
+
+    code = run_main("--files", source, "--outdir", tmp_path / "out")
+    stderr = capsys.readouterr().err
+
+    assert code == 2
+    assert re.search(r"skipped .*header-only\.lhe: the LHE file has no <event>", stderr)
+    assert "no events to process: no input file holds an event" in stderr
+
+
+def test_text_file_as_root(tmp_path, capsys):
+    source = tmp_path / "text.root"
+    source.write_text("just some text, not a ROOT file\n")
+
+    code = run_main("--files", source, "--outdir", tmp_path / "out")
+    stderr = capsys.readouterr().err
+
+    assert code == 2
+    # uproot's message spans three lines; all of it but the path is kept.
+    assert "received 32 bytes" in stderr
+
+
+def test_repeated_file_read_once(real_file, tmp_path, capsys):
+    path = real_file(ZMUMU)
+    other_spelling = tmp_path / ".." / tmp_path.name / "link.root"
+    (tmp_path / "link.root").symlink_to(path)
+
+    code = run_main(
+        "--files",
+        path,
+        path,
+        other_spelling,
+        "--treename",
+        "events",
+        *FULL_OPTIONS,
+        "--no-interpretation",
+        "--outdir",
+        tmp_path / "out",
+    )
+    stderr = capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+
+    assert code == 0
+    assert f"{path} is given 3 times; it is read once" in stderr
+    assert summary["n_events"] == 2304
+    assert [entry["source"] for entry in summary["files"]] == [str(path)]
+
+
 def test_too_few_max_events(real_file, tmp_path, capsys):
     path = real_file(ZMUMU)
     expected = count_opposite(flat_arrays(path, 50))
@@ -619,7 +746,7 @@ def test_all_files_empty(real_file, tmp_path, capsys):
     stderr = capsys.readouterr().err
 
     assert code == 2
-    assert re.search(r"no events to process: every input file is empty", stderr)
+    assert re.search(r"no events to process: no input file holds an event", stderr)
     assert re.search(r"skipped .*empty1\.root: tree 'events' has 0 events", stderr)
     assert re.search(r"skipped .*empty2\.root: tree 'events' has 0 events", stderr)
 

@@ -36,7 +36,7 @@ from processors.executors import (
 )
 
 MUON_MASS = 0.1057  # GeV
-# Filled in the driver only: a worker forked from it sees the entry, and a
+# Filled in the driver only: a worker forked from it finds the entry, and a
 # worker started as a fresh interpreter imports this module anew without it.
 DRIVER_ONLY = []
 FILE_SIZES = (1200, 700, 1700, 37)

@@ -675,7 +675,7 @@ def test_chunk_arrays_merge_without_copies():
 
     assert merged["n"] == 5
     assert sorted(merged["features"]) == [("a.root", 0), ("a.root", 3)]
-    # The merged mapping holds the chunks' own arrays, not copies.
+    # The merged mapping contains the chunks' own arrays, not copies.
     assert merged["features"][("a.root", 0)] is first
     assert merged["features"][("a.root", 3)] is second
     # The first output is left as it was.

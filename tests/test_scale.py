@@ -180,3 +180,50 @@ def test_vanished_file_skipped(tmp_path, monkeypatch):
     assert [s["entries"] for s in skipped] == [200]
     assert skipped[0]["source"].endswith("lost.root")
     assert skipped[0]["reason"] == "unreadable during processing"
+
+
+def _damaged_copy(source, target):
+    """Copy ``source`` and zero 20 000 bytes of its compressed baskets, which
+    leaves the header and the tree's metadata readable."""
+    data = bytearray(source.read_bytes())
+    data[40_000:60_000] = bytes(20_000)
+    target.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("executor", ["iterative", "futures"])
+def test_damaged_baskets_skipped(executor, real_file, tmp_path):
+    good = tmp_path / "good.root"
+    _write_flat(good, 300, seed=1)
+    damaged = tmp_path / "damaged.root"
+    _damaged_copy(real_file("uproot-Zmumu.root"), damaged)
+    outdir = tmp_path / "out"
+
+    code = analysis.main(
+        ["--files", str(damaged), str(good), "--treename", "events"]
+        + ["--outdir", str(outdir), "--executor", executor, "--skip-bad-files"]
+        + [*COMMON, "--no-interpretation"]
+    )
+    summary = _summary(outdir)
+
+    skipped = summary["skipped_files"]
+    assert code == 0
+    assert summary["n_events"] == 300
+    # coffea cuts the 2304 entries into 6 chunks of 384, and every chunk
+    # reads the damaged baskets.
+    assert [s["source"] for s in skipped] == [str(damaged)] * 6
+    assert [s["entries"] for s in skipped] == [384] * 6
+
+
+def test_damaged_baskets_named(real_file, tmp_path, capsys):
+    damaged = tmp_path / "damaged.root"
+    _damaged_copy(real_file("uproot-Zmumu.root"), damaged)
+
+    code = analysis.main(
+        ["--files", str(damaged), "--treename", "events"]
+        + ["--outdir", str(tmp_path / "out"), *COMMON, "--no-interpretation"]
+    )
+    stderr = capsys.readouterr().err
+
+    assert code == 2
+    assert f"processing failed on entries 0-384 of {damaged}" in stderr
+    assert "--skip-bad-files skips it" in stderr
