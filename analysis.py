@@ -1173,7 +1173,13 @@ def run_analysis(args, reporter):
             )
         if interpretation is not None:
             from models.interpretation import format_interpretation
+            from processors.constraints import format_check_table
 
+            checks = {
+                name: moments[name].to_dict(check_unit(name))
+                for name in check_names
+                if name in moments
+            }
             lines = [
                 f"# {sample_name}",
                 "",
@@ -1181,6 +1187,7 @@ def run_analysis(args, reporter):
                 f"reference run {result.run_ids[reference]} of {config.runs}.",
                 "",
                 *format_interpretation(interpretation),
+                *(format_check_table(checks) if checks else []),
             ]
             (staging / "report.md").write_text("\n".join(lines))
         torch.save(

@@ -136,6 +136,33 @@ class CheckMoments:
         }
 
 
+def format_check_table(checks: dict) -> list[str]:
+    """Return markdown lines for the moments of each check.
+
+    ``checks`` maps a check name to :meth:`CheckMoments.to_dict` output.
+    """
+    lines = [
+        "## Constraint checks",
+        "",
+        "Moments of the processor's checks over all selected events (their "
+        "histograms are in constraints.png). Where detector resolution or "
+        "radiation breaks a constraint, its spread here says by how much.",
+        "",
+        "| check | events | mean | std | min | max | unit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, moments in checks.items():
+        if moments["n"] == 0:
+            lines.append(f"| {name} | 0 | | | | | {moments['unit']} |")
+            continue
+        lines.append(
+            f"| {name} | {moments['n']} | {moments['mean']:.4g} | "
+            f"{moments['std']:.4g} | {moments['min']:.4g} | {moments['max']:.4g} | "
+            f"{moments['unit']} |"
+        )
+    return lines + [""]
+
+
 def check_unit(name: str) -> str:
     """Return the unit of check ``name`` (GeV unless listed in :data:`UNITS`)."""
     return UNITS.get(name, "GeV")

@@ -268,6 +268,26 @@ def test_summary_constraint_moments(real_file, completed_runs):
     assert constraints["m_mumu"]["unit"] == "GeV"
 
 
+def test_report_lists_constraint_checks(real_file, completed_runs):
+    _, outdir = full_run(real_file, completed_runs)
+    report = (outdir / "report.md").read_text()
+    # The moments of the pair's summed px, computed here from the file.
+    arrays = flat_arrays(real_file(ZMUMU), None)
+    opposite = arrays["Q1"] * arrays["Q2"] < 0
+    px_sum = (arrays["px1"] + arrays["px2"])[opposite]
+
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")
+        for line in report.splitlines()
+        if line.startswith("| ") and line.count(" | ") == 6
+    }
+
+    assert set(CHECKS) <= set(rows)
+    assert rows["px_sum"][1] == str(len(px_sum))
+    assert float(rows["px_sum"][2]) == pytest.approx(px_sum.mean(), rel=1e-3)
+    assert float(rows["px_sum"][3]) == pytest.approx(px_sum.std(), rel=1e-3)
+
+
 def test_root_relevance_histogram(real_file, completed_runs):
     summary = full_summary(real_file, completed_runs)
     histograms = full_histograms(real_file, completed_runs)
