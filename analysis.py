@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=DEFINITION",
         help="add a pair observable to correlate with the relevant latents, next "
-        "to m_mumu, pt_mumu, y_mumu and the Collins-Soper angles. DEFINITION is a "
+        "to m_mumu, pt_mumu, y_mumu, the Collins-Soper angles and delta_phi. "
+        "DEFINITION is a "
         "Python expression of the muon vector arrays minus and plus, their sum "
         "pair, and np, e.g. 'pz_mumu=pair.pz' or 'deta=abs(minus.eta - "
         "plus.eta)', or module:function called as function(minus, plus). "
@@ -1621,8 +1622,10 @@ def write_report(results, outdir, args, report, count_relevant, sort_decreasing)
         "## Constraints found and intrinsic dimension",
         "",
         "Found in each experiment's features without being told (exact: "
-        "relative spread below 1e-6), next to standard estimators of the "
-        "intrinsic dimension and the VAE's relevant-latent count:",
+        "spread below 1e-6 of what the terms would give without cancelling; "
+        "approximate: spread, or quartile width for a form with small integer "
+        "coefficients, below 5% of the value), next to standard estimators of "
+        "the intrinsic dimension and the VAE's relevant-latent count:",
         "",
         "| experiment | constraints found | PCA 99% | TwoNN | MLE | active units "
         "| features − exact constraints | relevant latents (reference run) |",

@@ -1,6 +1,6 @@
 """Time the ensemble training against the sequential loop, same settings.
 
-Usage: python benchmarks/training.py [--quick]
+Usage: python benchmarks/training.py [--quick] [--profile]
 
 Both paths train the same runs from the same seeds on the same generated
 features (10^4 events x 8 features by default). The last line reads

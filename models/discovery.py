@@ -1018,8 +1018,8 @@ def format_constraint(constraint: Constraint) -> str:
     The constant is the mean and ``±`` the standard deviation, printed to the
     last digit of the spread with at most three decimals. An approximate
     constraint also gives its quartiles, which the tails of a resonance leave
-    in place: ``... = 8243 ± 1000 GeV² (approximate, interquartile 8067 to
-    8527)``.
+    in place: ``... = 8243 ± 1000 GeV² (approximate, interquartile 8056 to
+    8516)``.
     """
     if constraint.spread > 0.0:
         decimals = min(3, max(0, 1 - math.floor(math.log10(constraint.spread))))
