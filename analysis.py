@@ -10,7 +10,6 @@ and ``summary.json`` in ``results/<sample>/``.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import dataclasses
 import io
@@ -334,11 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=DEFINITION",
         help="add a pair observable to correlate with the relevant latents, next "
         "to m_mumu, pt_mumu, y_mumu, the Collins-Soper angles and delta_phi. "
-        "DEFINITION is a "
-        "Python expression of the muon vector arrays minus and plus, their sum "
-        "pair, and np, e.g. 'pz_mumu=pair.pz' or 'deta=abs(minus.eta - "
-        "plus.eta)', or module:function called as function(minus, plus). "
-        "Repeat the option for more",
+        "DEFINITION is a Python expression of the muon vector arrays minus and "
+        "plus, their sum pair, and np, e.g. 'pz_mumu=pair.pz' or "
+        "'deta=abs(minus.eta - plus.eta)', or module:function called as "
+        "function(minus, plus). Repeat the option for more",
     )
     model.add_argument(
         "--no-interpretation",
@@ -400,17 +398,12 @@ def resolve_input(args):
 
 
 def warn_repeated_files(paths, reporter) -> None:
-    """Warn about files named more than once; the fileset reads each once.
+    """Warn about files named more than once; the fileset reads each once."""
+    from samples.registry import count_files
 
-    Paths that resolve to the same file count as one, named as first given.
-    """
-    counts = collections.Counter(Path(p).resolve() for p in paths)
-    first = {}
-    for path in paths:
-        first.setdefault(Path(path).resolve(), Path(path))
-    for resolved, count in counts.items():
+    for path, count in count_files(paths).items():
         if count > 1:
-            reporter.warn(f"{first[resolved]} is given {count} times; it is read once")
+            reporter.warn(f"{path} is given {count} times; it is read once")
 
 
 class Reporter:
@@ -1148,6 +1141,11 @@ def run_analysis(args, reporter):
             for name in check_names:
                 root_file[f"constraints/{root_key(name)}"] = histograms[name]
 
+        checks = {
+            name: moments[name].to_dict(check_unit(name))
+            for name in check_names
+            if name in moments
+        }
         title = f"{sample_name}: {len(features)} events, {data.feature_set}"
         plots.plot_relevance(
             relevance, staging / "relevance.png", title, args.relevance_threshold
@@ -1176,11 +1174,6 @@ def run_analysis(args, reporter):
             from models.interpretation import format_interpretation
             from processors.constraints import format_check_table
 
-            checks = {
-                name: moments[name].to_dict(check_unit(name))
-                for name in check_names
-                if name in moments
-            }
             lines = [
                 f"# {sample_name}",
                 "",
@@ -1244,11 +1237,7 @@ def run_analysis(args, reporter):
             "final_loss": {
                 name: values[:, -1].tolist() for name, values in result.history.items()
             },
-            "constraints": {
-                name: moments[name].to_dict(check_unit(name))
-                for name in check_names
-                if name in moments
-            },
+            "constraints": checks,
             "interpretation": interpretation,
             "beta_scan": None
             if scanned is None

@@ -30,8 +30,8 @@ Two measures decide whether a combination ``g = sum_i a_i m_i`` of terms
   times its core: the quartiles of a Breit-Wigner ``m²`` lie at
   ``m_Z² ± m_Z Γ_Z`` whatever the mass window. A combination whose core
   relative spread is below ``approximate_threshold`` is also an approximate
-  constraint, but only when it reads with small integer coefficients: the
-  quartiles ignore half of the events, and a fitted combination of many
+  constraint, but only when it reads with small integer coefficients. The
+  quartiles ignore half of the events, so a fitted combination of many
   monomials can make them narrow without any constraint behind it.
 
 Linear constraints are found from the principal components instead, see
@@ -118,7 +118,7 @@ class Constraint:
     def core_spread(self) -> float:
         """Interquartile range over 1.349: the standard deviation of a
         Gaussian with the same quartiles."""
-        return (self.quartiles[1] - self.quartiles[0]) / _IQR_PER_SIGMA
+        return _core_width(*self.quartiles)
 
     @property
     def degree(self) -> int:
@@ -206,6 +206,12 @@ def _critical_value(
     return float(stationary @ quadratic @ stationary + linear @ stationary)
 
 
+def _core_width(lower: float, upper: float) -> float:
+    """Convert the quartiles to the standard deviation of a Gaussian with
+    the same quartiles."""
+    return (upper - lower) / _IQR_PER_SIGMA
+
+
 class _Measures(NamedTuple):
     constant: float
     spread: float
@@ -235,7 +241,7 @@ def _measure(
     size = abs(constant - critical)
     relative_spread = spread / size if size > 0.0 else math.inf
     core_size = abs(median - critical)
-    core = (upper - lower) / _IQR_PER_SIGMA
+    core = _core_width(lower, upper)
     core_relative_spread = core / core_size if core_size > 0.0 else math.inf
     return _Measures(
         constant,
@@ -278,7 +284,7 @@ def _integer_forms(values: np.ndarray, tolerance: float) -> list[np.ndarray]:
 
 
 def _is_small_integer_form(coefficients: np.ndarray) -> bool:
-    """Whether every coefficient is an integer of at most
+    """Check that every coefficient is an integer of at most
     ``_MAX_INTEGER_COEFFICIENT`` in magnitude."""
     return bool(
         np.all(coefficients == np.round(coefficients))
@@ -755,17 +761,15 @@ def _search_tier(
             if measure >= threshold:
                 break
             standardized = np.zeros(len(problem.monomials))
-            if exact:
-                standardized[inside] = direction
-                coefficients = finalize(standardized / problem.scale)
-            else:
-                standardized[inside] = direction
-                raw = standardized / problem.scale
+            standardized[inside] = direction
+            raw = standardized / problem.scale
+            coefficients = None
+            if not exact:
                 coefficients = finalize(
                     _plain_representative(raw, problem, inside, local_excluded)
                 )
-                if coefficients is None:
-                    coefficients = finalize(raw)
+            if coefficients is None:
+                coefficients = finalize(raw)
             if coefficients is None:
                 continue
 

@@ -209,9 +209,10 @@ def _futures_pool() -> dict:
     1.4 s per run, longer than processing 2 million events. On Linux the
     workers are forked from the driver instead, with those modules already
     loaded. Forking a process with threads can leave their state, such as
-    torch's thread pool or the progress bar's lock, inconsistent in the child,
-    but the workers only read files and run the processor and touch neither. Elsewhere (macOS, Windows) fork is unsafe
-    or missing, and loky stays.
+    torch's thread pool or the progress bar's lock, inconsistent in the
+    child, but the workers only read files and run the processor and touch
+    neither. Elsewhere (macOS, Windows) fork is unsafe or missing, and loky
+    stays.
     """
     if sys.platform != "linux":
         return {}

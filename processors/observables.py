@@ -194,7 +194,8 @@ def evaluate_observables(
     return one number per event, for example
     ``{"pz_mumu": lambda minus, plus: (minus + plus).pz}``. The results are
     returned as float64 arrays of shape ``(n,)`` under the same names. Raises
-    ValueError when a result has another shape.
+    :class:`ObservableError` (a ValueError) when a result is not one number
+    per event.
     """
     minus, plus = _to_muon_pair(mu_minus, mu_plus)
     n_events = len(minus)

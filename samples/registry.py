@@ -273,19 +273,28 @@ def sample_fileset(sample: Sample) -> dict:
     return {sample.name: {"files": files, "metadata": sample.metadata()}}
 
 
+def count_files(paths) -> dict[str, int]:
+    """Count how often each file is named, keyed by its first spelling.
+
+    Paths that resolve to the same file, such as ``a.root`` and
+    ``./data/../a.root`` or a symbolic link, count as one file.
+    """
+    first = {}
+    counts = {}
+    for path in paths:
+        resolved = Path(path).resolve()
+        key = first.setdefault(resolved, str(Path(path)))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def user_fileset(paths, treename: str, name: str = "user-files") -> dict:
     """Return a fileset of the user's own files, all with tree ``treename``.
 
     A file named twice, also under another spelling of its path, is listed
-    once, under its first spelling.
+    once, under its first spelling (see :func:`count_files`).
     """
-    files = {}
-    seen = set()
-    for path in paths:
-        resolved = Path(path).resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            files[str(Path(path))] = treename
+    files = dict.fromkeys(count_files(paths), treename)
     metadata = {
         "sample": name,
         "description": "files given on the command line",
