@@ -1610,11 +1610,12 @@ def write_report(results, outdir, args, report, count_relevant, sort_decreasing)
     lines += [
         "## Constraints found and intrinsic dimension",
         "",
-        "Found in each experiment's features without being told (exact: "
-        "spread below 1e-6 of what the terms would give without cancelling; "
-        "approximate: spread, or quartile width for a form with small integer "
-        "coefficients, below 5% of the value), next to standard estimators of "
-        "the intrinsic dimension and the VAE's relevant-latent count:",
+        "Constraints found in each experiment's features without being told, "
+        "next to standard estimators of the intrinsic dimension and the VAE's "
+        "relevant-latent count. A constraint is exact when its spread is below "
+        "1e-6 of what its terms would give without cancelling. It is "
+        "approximate when its spread, or for a form with small integer "
+        "coefficients its quartile width, is below 5% of its value.",
         "",
         "| experiment | constraints found | PCA 99% | TwoNN | MLE | active units "
         "| features − exact constraints | relevant latents (reference run) |",
@@ -1764,11 +1765,11 @@ def _report_ee(entry, outdir, report, sort_decreasing):
         f"component of p(mu-) - p(mu+) with linear-regression R^2 >= 0.9: "
         f"{int(np.sum(spans))} of {len(spans)}. For run 0 the R^2 are "
         + ", ".join(f"{v:.3f}" for v in joint)
-        + ". The three latents span the three differences, but the process is "
+        + ". The three latents span the three differences. But the process is "
         "symmetric under rotations about the beam, and the standardized "
-        "features have equal variances, so nothing in the data fixes which "
-        "direction inside that span each latent takes: a single latent need "
-        "not follow a single component.",
+        "features have equal variances. So nothing in the data fixes which "
+        "direction inside that span each latent takes, and a single latent "
+        "need not follow a single component.",
         "",
         "Run 0, Pearson r / monotonic-fit R^2 of the three leading latents:",
         "",

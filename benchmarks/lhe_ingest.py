@@ -34,16 +34,15 @@ import gzip
 import io
 import json
 import os
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from support import describe_machine, load_text, prepare_input, run_child
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -231,27 +230,9 @@ def child_main(args) -> None:
 # The parent: generate, run the children, print.
 
 
-def run_child(name: str, args) -> dict:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        name,
-        "--input",
-        str(args.input),
-        "--repeat",
-        str(args.repeat),
-    ]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        msg = f"path {name} failed with exit code {completed.returncode}:\n"
-        raise RuntimeError(msg + completed.stderr[-3000:])
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-def load_text() -> str:
-    one_minute, five_minutes, _ = os.getloadavg()
-    return f"load average {one_minute:.2f} (1 min), {five_minutes:.2f} (5 min)"
+def run_path(name: str, args) -> dict:
+    options = ["--input", str(args.input), "--repeat", str(args.repeat)]
+    return run_child(__file__, name, options)
 
 
 def describe_result(name: str, result: dict) -> str:
@@ -300,17 +281,9 @@ def main(argv=None) -> None:
         return
 
     args.input = input_path(args.events, args.seed)
-    if args.input.exists():
-        print(f"input: {args.input} (reused)")
-    else:
-        start = time.perf_counter()
-        generate_file(args.input, args.events, args.seed)
-        print(f"input: {args.input} (generated in {time.perf_counter() - start:.1f} s)")
+    prepare_input(args.input, generate_file, args.events, args.seed)
     size = args.input.stat().st_size / 2**20
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
-        f"{platform.python_version()}"
-    )
+    print(describe_machine())
     print(
         f"settings: {args.events} events, {size:.0f} MiB gzipped, best of "
         f"{args.repeat} runs per path"
@@ -318,7 +291,7 @@ def main(argv=None) -> None:
     print(f"before: {load_text()}")
     results = {}
     for name in PATHS:
-        results[name] = run_child(name, args)
+        results[name] = run_path(name, args)
         print(describe_result(name, results[name]))
     print(f"after: {load_text()}")
     cutflow = results["ours"]["runs"][0]["cutflow"]

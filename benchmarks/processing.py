@@ -37,7 +37,7 @@ outputs of every path are compared with those of ``plain``, entry by entry.
 Two diagnostic paths follow, which the command line cannot run: the
 FuturesExecutor with coffea's own pool of fresh interpreters (loky), started
 by each run or already started. Neither compresses the chunk outputs. A last
-diagnostic times a pure-Python loop in one process and in two at once: the
+diagnostic times a pure-Python loop in one process and in two at once. Their
 ratio is the most that two worker processes can gain on this machine. The last line gives the two ratios that the
 targets are about.
 """
@@ -50,10 +50,8 @@ import gc
 import io
 import json
 import os
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -61,6 +59,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from support import describe_machine, load_text, prepare_input, run_child
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -304,7 +303,7 @@ def make_path_runner(name: str, workers: int):
 
 
 def spin(iterations: int) -> float:
-    """Run a CPU-bound Python loop; return its wall time in seconds."""
+    """Run a CPU-bound Python loop and return its wall time in seconds."""
     start = time.perf_counter()
     total = 0
     for i in range(iterations):
@@ -420,12 +419,8 @@ def child_main(args) -> None:
 # The parent: generate, run the children, compare, print.
 
 
-def run_child(name: str, args, outputs: Path) -> dict:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        name,
+def run_path(name: str, args, outputs: Path) -> dict:
+    options = [
         "--input",
         str(args.input),
         "--outputs",
@@ -437,11 +432,7 @@ def run_child(name: str, args, outputs: Path) -> dict:
         "--workers",
         str(args.workers),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        msg = f"path {name} failed with exit code {completed.returncode}:\n"
-        raise RuntimeError(msg + completed.stderr[-3000:])
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_child(__file__, name, options)
 
 
 def compare_outputs(outputs: Path, reference: str, other: str) -> list[str]:
@@ -483,18 +474,6 @@ def describe_result(name: str, result: dict, n_events: int) -> str:
     return text
 
 
-def describe_machine() -> str:
-    return (
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
-        f"{platform.python_version()}"
-    )
-
-
-def load_text() -> str:
-    one_minute, five_minutes, _ = os.getloadavg()
-    return f"load average {one_minute:.2f} (1 min), {five_minutes:.2f} (5 min)"
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -529,12 +508,7 @@ def main(argv=None) -> None:
         return
 
     args.input = input_path(args.events, args.seed)
-    if args.input.exists():
-        print(f"input: {args.input} (reused)")
-    else:
-        start = time.perf_counter()
-        generate_file(args.input, args.events, args.seed)
-        print(f"input: {args.input} (generated in {time.perf_counter() - start:.1f} s)")
+    prepare_input(args.input, generate_file, args.events, args.seed)
     print(describe_machine())
     print(
         f"settings: {args.events} events, chunks of {args.chunksize}, "
@@ -546,7 +520,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="processing-benchmark-") as folder:
         outputs = Path(folder)
         for name in PATHS:
-            results[name] = run_child(name, args, outputs)
+            results[name] = run_path(name, args, outputs)
             print(describe_result(name, results[name], args.events))
         differences = {
             name: compare_outputs(outputs, "plain", name) for name in PATHS[1:]

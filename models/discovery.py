@@ -73,9 +73,9 @@ _FLAT_CURVATURE = 0.05
 _IQR_PER_SIGMA = 1.3489795003921634
 
 # The approximate search examines a candidate only while its standard deviation
-# stays below this fraction of its root mean square. Tails can inflate the
-# standard deviation of a resonance's m² to several times its core width, so
-# this screen is looser than the relative-spread threshold that decides.
+# stays below this fraction of its root mean square. This screen is looser
+# than the relative-spread threshold that decides, because tails can inflate
+# the standard deviation of a resonance's m² to several times its core width.
 _APPROXIMATE_SCREEN = 0.3
 
 # Largest integer coefficient, and largest multiple of a coefficient taken as
@@ -885,11 +885,11 @@ def find_quadratic_constraints(
                 lambda coefficients: measure(coefficients).relative_spread,
                 approximate_threshold,
             )
-        # Only the screen's looser bound passed: judge the core of the events.
+        # Only the screen's looser bound passed, so judge the core of the events.
         # NOTE: with initial- and final-state radiation on, e+e- events give
-        # an integer mixture such as 3 py² + 4 pz² + ... here, not the simpler
-        # |p|² = s/4, whose core is as narrow but which is not the subset's
-        # least-spread candidate.
+        # an integer mixture such as 3 py² + 4 pz² + ... here. The simpler
+        # |p|² = s/4 has as narrow a core but is not the subset's least-spread
+        # candidate.
         readable = _readable_coefficients(
             raw,
             problem.magnitudes,

@@ -685,7 +685,7 @@ def test_chunk_arrays_merge_without_copies():
     )
 
 
-def test_chunk_arrays_reject_a_chunk_counted_twice():
+def test_chunk_arrays_reject_duplicates():
     chunk = ChunkArrays({("a.root", 0): np.zeros((1, 2))})
 
     with pytest.raises(ValueError, match="chunks counted twice"):

@@ -236,7 +236,7 @@ def test_pp_mass_window_respected(pp_file):
     np.testing.assert_allclose(masses, boson_masses, rtol=1e-9)
 
 
-def test_pp_constraints_found_with_the_line_shape(tmp_path):
+def test_pp_constraints_match_line_shape(tmp_path):
     # 4000 partonic events in the default 60-120 GeV window, read with pylhe.
     path = generate_pp_dy(tmp_path / "discovery.lhe.gz", n_events=4000, seed=11)
     _, events = read_lhe(path)
@@ -265,7 +265,7 @@ def test_pp_constraints_found_with_the_line_shape(tmp_path):
     assert resonance.quartiles == pytest.approx((lower, upper), rel=1e-9)
     # The tails of the window inflate the standard deviation to about 12 %
     # of m², while the quartiles of a Breit-Wigner in m² lie m_Z Γ_Z from
-    # its peak; 4000 events measure them to a few percent.
+    # its peak. 4000 events measure them to a few percent.
     assert resonance.relative_spread > 0.1
     assert (upper - lower) / 2 == pytest.approx(Z_MASS * Z_WIDTH, rel=0.05)
 
