@@ -16,7 +16,7 @@ from pathlib import Path
 def prepare_input(
     path: Path, generate: Callable[[Path, int, int], None], n_events: int, seed: int
 ) -> None:
-    """Generate the input file at ``path`` unless it exists, and say which."""
+    """Generate the input file at ``path`` unless it exists, and print which."""
     if path.exists():
         print(f"input: {path} (reused)")
         return
