@@ -19,10 +19,9 @@ class ChunkArrays(Mapping):
 
     coffea merges plain dictionaries by deep-copying every value that only
     one side contains. That would copy each chunk's feature rows once more in
-    the driver, which cost 0.15 s of CPU time and a second copy in memory per
-    2 * 10^6 events in ``benchmarks/processing.py``. Instances add with ``+``
-    instead, joining the keys and sharing the arrays, which nothing modifies
-    after their chunk. A key on both sides is a chunk counted twice and
+    the driver, costing CPU time there and a second copy of the features in
+    memory. Instances add with ``+`` instead, joining the keys and sharing
+    the arrays, which nothing modifies after their chunk. A key on both sides is a chunk counted twice and
     raises ValueError.
     """
 
